@@ -1,0 +1,21 @@
+"""Latent Lab: `streamlit run app.py`. Navigation and the sidebar model picker shared by every page."""
+
+import streamlit as st
+
+import ui
+
+st.set_page_config(page_title="Latent Lab", page_icon="🧪", layout="wide")
+
+PAGES = [
+    st.Page("pages/home.py", title="Home", icon="🏠", default=True),
+    st.Page("pages/train.py", title="Train", icon="🏋️"),
+    st.Page("pages/loss_curves.py", title="Loss curves", icon="📉"),
+    st.Page("pages/reconstructions.py", title="Reconstructions", icon="🔁"),
+    st.Page("pages/latent_map.py", title="Latent map", icon="🗺️"),
+    st.Page("pages/generate.py", title="Generate", icon="🎛️"),
+    st.Page("pages/upload.py", title="Upload & draw", icon="✏️"),
+]
+
+navigation = st.navigation(PAGES)
+st.session_state["_checkpoint"] = ui.sidebar_model_picker()
+navigation.run()

@@ -1,0 +1,126 @@
+"""Shared fixtures: a scratch checkpoints folder, AppTest runs, and a real server + Chromium."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SHIPPED = ROOT / "checkpoints"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                  "--disable-sync", "--disable-quic", "--no-first-run"]
+APP_IDLE = '[data-testid="stApp"][data-test-script-state="notRunning"]'
+
+
+def copy_shipped_checkpoints(target: Path) -> Path:
+    target.mkdir(parents=True, exist_ok=True)
+    for folder in SHIPPED.iterdir():
+        if folder.is_dir() and not folder.name.startswith("."):
+            shutil.copytree(folder, target / folder.name, ignore=shutil.ignore_patterns("projections"))
+    return target
+
+
+@pytest.fixture
+def checkpoint_root(tmp_path, monkeypatch) -> Path:
+    """A writable copy of the shipped checkpoints, used by the app through $LATENT_LAB_CHECKPOINTS."""
+    root = copy_shipped_checkpoints(tmp_path / "checkpoints")
+    monkeypatch.setenv("LATENT_LAB_CHECKPOINTS", str(root))
+    return root
+
+
+@pytest.fixture
+def app_test(checkpoint_root):
+    """A fresh AppTest of app.py over the scratch checkpoints; call .run() or switch_page() on it."""
+    from streamlit.testing.v1 import AppTest
+
+    return AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class AppServer:
+    """`streamlit run app.py` on a free loopback port, with its own checkpoints folder."""
+
+    def __init__(self, checkpoints: Path, log: Path):
+        self.checkpoints = checkpoints
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        env = {**os.environ, "LATENT_LAB_CHECKPOINTS": str(checkpoints), "PYTHONUNBUFFERED": "1"}
+        self.log = log
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.port", str(self.port),
+             "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"],
+            cwd=ROOT, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"streamlit exited early:\n{log.read_text()}")
+            try:
+                with urllib.request.urlopen(self.url + "/_stcore/health", timeout=2) as response:
+                    if response.status == 200:
+                        return
+            except OSError:
+                time.sleep(0.2)  # polling the health endpoint; nothing else to wait on
+        self.stop()
+        raise RuntimeError(f"streamlit did not become healthy:\n{log.read_text()}")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+
+
+@pytest.fixture(scope="session")
+def app_server(tmp_path_factory):
+    scratch = tmp_path_factory.mktemp("server")
+    server = AppServer(copy_shipped_checkpoints(scratch / "checkpoints"), scratch / "streamlit.log")
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (apt-get install -y chromium); .ci/run does.")
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS, headless=True)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    opened = context.new_page()
+    opened.set_default_timeout(60_000)
+    yield opened
+    context.close()
+
+
+def wait_for_idle(page) -> None:
+    """Wait until Streamlit has finished running the script (as Streamlit's own e2e tests do)."""
+    page.wait_for_selector(APP_IDLE, timeout=90_000)
+
+
+def open_app_page(page, server: AppServer, url_path: str = "") -> None:
+    page.goto(f"{server.url}/{url_path}")
+    wait_for_idle(page)

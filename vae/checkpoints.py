@@ -1,0 +1,275 @@
+"""Checkpoints: a folder holding `model.safetensors` (weights only) and `config.json`.
+
+Nothing here unpickles: weights are read with safetensors and settings with json. Saving writes
+a hidden temporary folder beside the target and renames it into place, so a crash leaves either
+the old checkpoint or the new one, whole.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import errno
+import json
+import os
+import platform
+import re
+import shutil
+import tempfile
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from vae import __version__
+from vae.models import VAE, ModelConfig, ModelConfigError, build_model
+
+WEIGHTS_FILE = "model.safetensors"
+CONFIG_FILE = "config.json"
+FORMAT = "latent-lab-checkpoint"
+FORMAT_VERSION = 1
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+MAX_CONFIG_BYTES = 8 * 1024 * 1024
+REQUIRED_KEYS = ("model", "dataset", "train", "history", "versions")
+SHIPPED_ROOT = Path(__file__).resolve().parent.parent / "checkpoints"
+
+
+def default_root() -> Path:
+    """Where the app lists and saves checkpoints: $LATENT_LAB_CHECKPOINTS, else the repo's checkpoints/."""
+    return Path(os.environ.get("LATENT_LAB_CHECKPOINTS") or SHIPPED_ROOT)
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint that cannot be saved or loaded; the message is meant for the user."""
+
+
+class CheckpointExistsError(CheckpointError):
+    """Saving would replace a checkpoint and overwriting was not asked for."""
+
+
+def validate_name(name: str) -> str:
+    """A checkpoint name: letters, digits, '-' and '_' (at most 64, starting with a letter or digit)."""
+    if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name):
+        raise CheckpointError(
+            f"'{name}' is not a valid checkpoint name: use 1-64 letters, digits, '-' or '_', starting with a letter or digit."
+        )
+    return name
+
+
+def checkpoint_path(root: str | Path, name: str) -> Path:
+    """The folder for `name` under `root`, refusing names and symlinks that lead outside root."""
+    root_path = Path(root).resolve()
+    path = root_path / validate_name(name)
+    if path.is_symlink() or not path.resolve().is_relative_to(root_path):
+        raise CheckpointError(f"Checkpoint '{name}' points outside the checkpoints folder; refused.")
+    return path
+
+
+def library_versions() -> dict:
+    import numpy
+    import safetensors
+
+    try:
+        import torchvision
+
+        torchvision_version = torchvision.__version__
+    except Exception:  # torchvision is optional for the library itself
+        torchvision_version = None
+    return {
+        "latent_lab": __version__, "python": platform.python_version(), "torch": torch.__version__,
+        "torchvision": torchvision_version, "safetensors": safetensors.__version__, "numpy": numpy.__version__,
+    }
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def save_checkpoint(folder: str | Path, model: VAE, *, dataset: dict, train: dict, history: list[dict],
+                    extra: dict | None = None, overwrite: bool = False) -> Path:
+    """Write `model` and its story to `folder` atomically; returns the folder.
+
+    dataset: {"name", "image_shape", ...}; train: the training settings; history: one entry per
+    epoch (see vae.train). Raises CheckpointExistsError if the folder exists and overwrite is False,
+    CheckpointError for anything else (disk full, read-only folder); the old checkpoint is kept.
+    """
+    folder = Path(folder)
+    name = validate_name(folder.name)
+    parent = folder.parent
+    config = {
+        "format": FORMAT, "format_version": FORMAT_VERSION, "name": name,
+        "model": model.config.to_dict(),
+        "dataset": {**dataset, "image_shape": list(model.config.image_shape)},
+        "train": train, "history": history,
+        "final_test": history[-1]["test"] if history else None,
+        "versions": library_versions(),
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        **(extra or {}),
+    }
+    if folder.exists() and not overwrite:
+        raise CheckpointExistsError(f"A checkpoint named '{name}' already exists; choose another name or confirm overwriting it.")
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{name}.tmp-", dir=parent))
+    except OSError as error:
+        raise CheckpointError(f"Could not save '{name}': {error.strerror or error} ({parent}). Nothing was changed.") from error
+    try:
+        weights = {key: value.detach().to("cpu").contiguous() for key, value in model.state_dict().items()}
+        save_file(weights, staging / WEIGHTS_FILE, metadata={"format": FORMAT})
+        (staging / CONFIG_FILE).write_text(json.dumps(config, indent=1, allow_nan=False))
+        for file in (WEIGHTS_FILE, CONFIG_FILE):
+            _fsync(staging / file)
+        os.chmod(staging, 0o755)
+        if folder.exists():
+            if not overwrite:
+                raise CheckpointExistsError(f"A checkpoint named '{name}' already exists; choose another name or confirm overwriting it.")
+            retired = parent / f".{name}.old-{uuid.uuid4().hex[:8]}"
+            os.rename(folder, retired)
+            os.rename(staging, folder)
+            shutil.rmtree(retired, ignore_errors=True)
+        else:
+            try:
+                os.rename(staging, folder)  # fails if another writer got there first
+            except OSError as error:
+                if error.errno in (errno.EEXIST, errno.ENOTEMPTY):
+                    raise CheckpointExistsError(f"Another save named '{name}' finished first; choose another name.") from error
+                raise
+        _fsync(parent)
+    except CheckpointError:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    except (OSError, ValueError, SafetensorError) as error:
+        shutil.rmtree(staging, ignore_errors=True)
+        reason = getattr(error, "strerror", None) or str(error)
+        raise CheckpointError(f"Could not save '{name}': {reason}. The previous checkpoint, if any, is unchanged.") from error
+    return folder
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    path: Path
+    model: VAE
+    config: dict
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    @property
+    def history(self) -> list[dict]:
+        return self.config["history"]
+
+    @property
+    def dataset_name(self) -> str:
+        return self.config["dataset"]["name"]
+
+    @property
+    def beta(self) -> float:
+        return float(self.config["train"].get("beta", 1.0))
+
+
+def read_config(path: str | Path) -> dict:
+    """config.json of the checkpoint folder `path`, validated; raises CheckpointError."""
+    path = Path(path)
+    name = path.name
+    config_file = path / CONFIG_FILE
+    if not path.is_dir():
+        raise CheckpointError(f"There is no checkpoint folder '{name}'.")
+    if not config_file.is_file() or config_file.is_symlink():
+        raise CheckpointError(f"Checkpoint '{name}' has no {CONFIG_FILE}.")
+    if config_file.stat().st_size > MAX_CONFIG_BYTES:
+        raise CheckpointError(f"Checkpoint '{name}': {CONFIG_FILE} is too large to be a checkpoint's settings.")
+    try:
+        config = json.loads(config_file.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise CheckpointError(f"Checkpoint '{name}': {CONFIG_FILE} is not valid JSON ({error}).") from error
+    if not isinstance(config, dict):
+        raise CheckpointError(f"Checkpoint '{name}': {CONFIG_FILE} must hold a JSON object.")
+    missing = [key for key in REQUIRED_KEYS if key not in config]
+    if missing:
+        raise CheckpointError(f"Checkpoint '{name}': {CONFIG_FILE} is missing {', '.join(missing)}; it is not a Latent Lab checkpoint.")
+    if not isinstance(config["dataset"], dict) or "name" not in config["dataset"] or "image_shape" not in config["dataset"]:
+        raise CheckpointError(f"Checkpoint '{name}': the dataset entry needs a name and an image_shape.")
+    if not isinstance(config["history"], list) or not isinstance(config["train"], dict) or not isinstance(config["model"], dict):
+        raise CheckpointError(f"Checkpoint '{name}': history must be a list, train and model objects.")
+    for entry in config["history"]:
+        if not (isinstance(entry, dict) and isinstance(entry.get("train"), dict) and isinstance(entry.get("test"), dict)):
+            raise CheckpointError(f"Checkpoint '{name}': every history entry needs train and test figures.")
+    try:
+        model_config = ModelConfig.from_dict(config["model"])
+    except (ModelConfigError, TypeError) as error:
+        raise CheckpointError(f"Checkpoint '{name}': its model settings are invalid: {error}") from error
+    if list(model_config.image_shape) != list(config["dataset"]["image_shape"]):
+        raise CheckpointError(f"Checkpoint '{name}': the model's image shape does not match its data set's.")
+    return config
+
+
+def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> Checkpoint:
+    """Rebuild the model of checkpoint folder `path`. Raises CheckpointError; never unpickles."""
+    path = Path(path)
+    name = path.name
+    config = read_config(path)
+    weights_file = path / WEIGHTS_FILE
+    if not weights_file.is_file() or weights_file.is_symlink():
+        raise CheckpointError(f"Checkpoint '{name}' has no {WEIGHTS_FILE}.")
+    try:
+        weights = load_file(weights_file, device="cpu")
+    except (SafetensorError, OSError, ValueError, RuntimeError) as error:
+        raise CheckpointError(
+            f"Checkpoint '{name}': {WEIGHTS_FILE} is not a readable safetensors file (truncated, or another format). It was not loaded."
+        ) from error
+    model = build_model(ModelConfig.from_dict(config["model"]))
+    expected = model.state_dict()
+    if set(weights) != set(expected):
+        raise CheckpointError(f"Checkpoint '{name}': its weights do not match its model settings (different layers).")
+    for key, tensor in weights.items():
+        if tuple(tensor.shape) != tuple(expected[key].shape):
+            raise CheckpointError(
+                f"Checkpoint '{name}': weight {key} has shape {tuple(tensor.shape)}, the model settings need {tuple(expected[key].shape)}."
+            )
+        if not tensor.is_floating_point() or not torch.isfinite(tensor).all():
+            raise CheckpointError(f"Checkpoint '{name}': weight {key} is not finite floating point.")
+    model.load_state_dict(weights)
+    model.eval()
+    return Checkpoint(path=path, model=model.to(device), config=config)
+
+
+@dataclass(frozen=True)
+class CheckpointSummary:
+    """What the model picker shows: the settings of one folder, or why it cannot be used."""
+
+    name: str
+    path: Path
+    config: dict | None
+    error: str | None = None
+
+    @property
+    def label(self) -> str:
+        if self.error:
+            return f"{self.name} (unusable)"
+        model, final = self.config["model"], self.config.get("final_test") or {}
+        loss = f", test -ELBO {final['total']:.1f}" if "total" in final else ""
+        return f"{self.name}: {self.config['dataset']['name']}, {model['arch']}, z={model['latent_dim']}{loss}"
+
+
+def list_checkpoints(root: str | Path | None = None) -> list[CheckpointSummary]:
+    """Every checkpoint folder under root (default_root()), sorted by name; broken ones carry their error."""
+    root = Path(root) if root is not None else default_root()
+    if not root.is_dir():
+        return []
+    summaries = []
+    for path in sorted(root.iterdir()):
+        if path.name.startswith(".") or not path.is_dir():
+            continue
+        try:
+            checked = checkpoint_path(root, path.name)
+            summaries.append(CheckpointSummary(path.name, checked, read_config(checked)))
+        except CheckpointError as error:
+            summaries.append(CheckpointSummary(path.name, path, None, str(error)))
+    return summaries

