@@ -7,8 +7,10 @@ the old checkpoint or the new one, whole.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import errno
+import fcntl
 import json
 import os
 import platform
@@ -91,6 +93,37 @@ def _fsync(path: Path) -> None:
         os.close(fd)
 
 
+@contextlib.contextmanager
+def _folder_lock(root: Path):
+    """Serialise renames in `root` across threads and processes (a killed holder releases it)."""
+    with open(root / ".lock", "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def recover_interrupted_saves(root: Path) -> None:
+    """Undo what a save killed half-way left behind.
+
+    An overwrite renames the old folder to `.NAME.old-*` before renaming the new one in; if the
+    process died between the two, the old checkpoint is put back. Retired copies whose successor
+    is in place are removed. Staging folders (`.NAME.tmp-*`) are left alone: a live save may own them.
+    """
+    try:
+        with _folder_lock(root):
+            for retired in root.glob(".*.old-*"):
+                name = retired.name[1:].rsplit(".old-", 1)[0]
+                target = root / name
+                if target.exists():
+                    shutil.rmtree(retired, ignore_errors=True)
+                elif NAME_PATTERN.fullmatch(name):
+                    os.rename(retired, target)
+    except OSError:
+        pass  # a read-only folder has nothing we could repair anyway
+
+
 def save_checkpoint(folder: str | Path, model: VAE, *, dataset: dict, train: dict, history: list[dict],
                     extra: dict | None = None, overwrite: bool = False) -> Path:
     """Write `model` and its story to `folder` atomically; returns the folder.
@@ -126,20 +159,21 @@ def save_checkpoint(folder: str | Path, model: VAE, *, dataset: dict, train: dic
         for file in (WEIGHTS_FILE, CONFIG_FILE):
             _fsync(staging / file)
         os.chmod(staging, 0o755)
-        if folder.exists():
-            if not overwrite:
-                raise CheckpointExistsError(f"A checkpoint named '{name}' already exists; choose another name or confirm overwriting it.")
-            retired = parent / f".{name}.old-{uuid.uuid4().hex[:8]}"
-            os.rename(folder, retired)
-            os.rename(staging, folder)
-            shutil.rmtree(retired, ignore_errors=True)
-        else:
-            try:
-                os.rename(staging, folder)  # fails if another writer got there first
-            except OSError as error:
-                if error.errno in (errno.EEXIST, errno.ENOTEMPTY):
-                    raise CheckpointExistsError(f"Another save named '{name}' finished first; choose another name.") from error
-                raise
+        with _folder_lock(parent):
+            if folder.exists():
+                if not overwrite:
+                    raise CheckpointExistsError(f"A checkpoint named '{name}' already exists; choose another name or confirm overwriting it.")
+                retired = parent / f".{name}.old-{uuid.uuid4().hex[:8]}"
+                os.rename(folder, retired)
+                os.rename(staging, folder)
+                shutil.rmtree(retired, ignore_errors=True)
+            else:
+                try:
+                    os.rename(staging, folder)  # fails if another writer got there first
+                except OSError as error:
+                    if error.errno in (errno.EEXIST, errno.ENOTEMPTY):
+                        raise CheckpointExistsError(f"Another save named '{name}' finished first; choose another name.") from error
+                    raise
         _fsync(parent)
     except CheckpointError:
         shutil.rmtree(staging, ignore_errors=True)
@@ -263,6 +297,7 @@ def list_checkpoints(root: str | Path | None = None) -> list[CheckpointSummary]:
     root = Path(root) if root is not None else default_root()
     if not root.is_dir():
         return []
+    recover_interrupted_saves(root)
     summaries = []
     for path in sorted(root.iterdir()):
         if path.name.startswith(".") or not path.is_dir():
