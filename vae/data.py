@@ -33,6 +33,8 @@ class Dataset:
     # Extra per-image ground truth (e.g. the generative factors of `shapes`), name -> (N,) tensor.
     train_factors: dict[str, torch.Tensor] = field(default_factory=dict)
     test_factors: dict[str, torch.Tensor] = field(default_factory=dict)
+    # What the loader wants the user to know, e.g. how many unreadable files it skipped; "" when nothing.
+    notes: str = ""
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
@@ -158,3 +160,7 @@ def load_digits(data_dir: str | None = None) -> Dataset:
     labels = bunch.target
     train, test = stratified_split(labels, lambda n: round(0.2 * n), seed=0)
     return _from_arrays("digits", images, labels, train, test, DIGIT_NAMES)
+
+
+# The generated, downloadable and folder data sets register themselves (vae/datasets_extra.py).
+from vae import datasets_extra  # noqa: E402,F401

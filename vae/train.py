@@ -304,6 +304,8 @@ def main(argv: list[str] | None = None) -> int:
     except DataError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    if dataset.notes:
+        print(f"note: {dataset.notes}", file=sys.stderr)
     try:
         model_config = ModelConfig(arch=args.arch, latent_dim=args.latent_dim, likelihood=args.likelihood,
                                    hidden=tuple(args.hidden or ()), image_shape=dataset.image_shape)
