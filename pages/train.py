@@ -1,4 +1,161 @@
+"""Train: settings, a background run, and live curves, reconstructions and KL per dimension."""
+
 import streamlit as st
 
-st.title("train")
-st.info("This page is being built.")
+import ui
+from vae import charts, jobs
+from vae.checkpoints import CheckpointError, default_root, validate_name
+from vae.data import REGISTRY, dataset_names
+from vae.devices import available_devices, resolve_device
+from vae.images import image_grid
+from vae.models import ARCHITECTURES, LIKELIHOODS, MAX_LATENT_DIM
+from vae.train import TrainConfig, TrainConfigError
+
+JOB_KEY = "train_job"
+ANNOUNCED_KEY = "train_announced"
+manager = jobs.shared_manager()
+
+st.title("Train a VAE")
+st.write(
+    "Pick a data set and a model, then start. Training runs in the background on this server: you can "
+    "watch it here, visit other pages, or reload, and it carries on. Every loss is per image, in nats: "
+    "the **reconstruction** term says how badly the decoder redraws the image from z, the **KL** term how "
+    "far the encoder's q(z|x) strays from the prior N(0, I). Their sum is the negative ELBO."
+)
+
+
+def open_run(job_id: str) -> None:
+    st.session_state[JOB_KEY] = job_id
+    st.query_params["job"] = job_id
+
+
+def draw_run(job: jobs.Job) -> None:
+    """Everything about one run, read from one snapshot of it."""
+    view = job.view()
+    model = view.model
+    st.subheader(f"Run: {view.name}")
+    st.caption(f"{view.dataset} · {model['arch']} · z = {model['latent_dim']} · {model['likelihood']} · "
+               f"beta = {view.train['beta']:g} · {view.epochs} epochs · batch {view.train['batch_size']} · "
+               f"lr {view.train['lr']:g} · seed {view.train['seed']} · {view.device or view.train['device']}")
+    if view.status == jobs.QUEUED:
+        st.info(jobs.progress_text(view))
+    elif view.status == jobs.RUNNING:
+        st.progress(view.fraction, text=jobs.progress_text(view))
+    elif view.status == jobs.FINISHED:
+        st.success(view.message)
+    elif view.status == jobs.ERROR:
+        st.error(view.message)
+    else:  # stopped, or refused for NaN
+        st.warning(view.message)
+    if not view.done:
+        st.button("Stop", key=f"stop_{view.id}", on_click=manager.stop, args=(view.id,),
+                  help="Ends the run after the current step and saves the last complete epoch.")
+    if view.last_step and not view.done:
+        recon, kl, total = st.columns(3)
+        recon.metric("Reconstruction (this batch)", f"{view.last_step['recon']:.2f} nats")
+        kl.metric("KL (this batch)", f"{view.last_step['kl']:.2f} nats")
+        total.metric("−ELBO (this batch)", f"{view.last_step['total']:.2f} nats")
+    if view.history or view.step_trace:
+        st.plotly_chart(charts.loss_curves_figure(view.history, view.step_trace, view.epochs), key=f"curves_{view.id}")
+    pictures, bars = st.columns([3, 2])
+    if view.preview is not None:
+        count = len(view.preview) // 2
+        pictures.image(image_grid(view.preview, columns=count, width=min(640, 80 * count)),
+                       caption="Top: fixed test images. Bottom: their reconstructions from the current model.")
+    if view.kl_per_dim:
+        bars.plotly_chart(charts.kl_per_dim_figure(view.kl_per_dim), key=f"kl_{view.id}")
+        bars.caption("KL per latent dimension on the test set, last complete epoch. Grey bars are dimensions "
+                     "the model does not use: their q(z|x) has collapsed onto the prior.")
+    announced = st.session_state.setdefault(ANNOUNCED_KEY, set())
+    if view.done and view.id not in announced:
+        announced.add(view.id)
+        if view.checkpoint is not None:
+            # A full rerun, so the sidebar picker lists the new checkpoint and selects it.
+            ui.select_checkpoint(view.name)
+            st.rerun()
+
+
+@st.fragment(run_every=1.0)
+def live_run(job_id: str) -> None:
+    job = manager.get(job_id)
+    if job is not None:
+        draw_run(job)
+
+
+# ---- the run this session is watching (kept in the URL too, so a reload finds it)
+job_id = st.query_params.get("job") or st.session_state.get(JOB_KEY)
+current = manager.get(job_id)
+if current is not None:
+    open_run(current.id)
+    if current.status in jobs.DONE:
+        draw_run(current)
+    else:
+        live_run(current.id)
+elif job_id:
+    st.info("That run is not known to this server (it was restarted); its checkpoint, if saved, is in the picker.")
+
+# ---- a new run
+running = current is not None and current.status not in jobs.DONE
+with st.expander("New run", expanded=not running):
+    names = dataset_names()
+    base = st.selectbox("Data set", names, key="train_dataset",
+                        format_func=lambda name: REGISTRY[name].title if name in REGISTRY else name)
+    entry = REGISTRY[base]
+    folder_path = data_dir = ""
+    if entry.prefix:
+        folder_path = st.text_input("Image folder", key="train_folder", placeholder="/path/to/images",
+                                    help="A folder of images, one subfolder per label (torchvision's ImageFolder layout).")
+    elif not entry.embedded:
+        data_dir = st.text_input("Data folder", key="train_data_dir", placeholder="leave empty for the default folder",
+                                 help="Where the files are, or where they are downloaded to when the server is online.")
+    devices = ["auto", *available_devices()]
+    with st.form("train_form"):
+        left, middle, right = st.columns(3)
+        arch = left.selectbox("Architecture", ARCHITECTURES, key="train_arch")
+        latent_dim = left.number_input("Latent size (z dimensions)", 1, MAX_LATENT_DIM, 2, key="train_latent",
+                                       help="2 gives a latent space you can see directly on the Latent map.")
+        likelihood = left.selectbox("Likelihood p(x|z)", LIKELIHOODS, key="train_likelihood",
+                                    help="Bernoulli for near-binary images like digits; Gaussian for grey levels and colour.")
+        beta = middle.number_input("beta (weight of KL)", 0.0, 1000.0, 1.0, step=0.5, key="train_beta",
+                                   help="1 is the plain VAE. Larger values press q(z|x) toward the prior (beta-VAE).")
+        warmup = middle.number_input("KL warm-up epochs", 0.0, 1000.0, 0.0, step=1.0, key="train_warmup",
+                                     help="The KL weight grows from 0 to beta over these epochs.")
+        epochs = middle.number_input("Epochs", 1, 10_000, 5, key="train_epochs")
+        batch_size = right.number_input("Batch size", 1, 65_536, 128, key="train_batch")
+        lr = right.number_input("Learning rate", 1e-6, 1.0, 1e-3, step=1e-4, format="%g", key="train_lr")
+        seed = right.number_input("Seed", 0, 2**31 - 1, 0, key="train_seed")
+        device = left.selectbox("Device", devices, key="train_device",
+                                help="auto uses a GPU when there is one.")
+        middle.caption(f"auto picks **{resolve_device('auto')}** on this server.")
+        name = right.text_input("Checkpoint name", value=manager.suggest_name(f"{base}-run"), key=f"train_name_{base}", max_chars=64,
+                                help="Letters, digits, - and _. The model is saved under this name when the run ends.")
+        overwrite = right.checkbox("Replace a checkpoint of the same name", key="train_overwrite")
+        start = st.form_submit_button("Start training", type="primary", key="train_start")
+
+if start:
+    dataset = f"{base}:{folder_path.strip()}" if entry.prefix else base
+    try:
+        validate_name(name.strip())
+        if entry.prefix and not folder_path.strip():
+            raise TrainConfigError("Name the image folder to train on.")
+        config = TrainConfig(dataset=dataset, data_dir=data_dir.strip() or None, epochs=int(epochs),
+                             batch_size=int(batch_size), lr=float(lr), beta=float(beta), warmup_epochs=float(warmup),
+                             seed=int(seed), device=device)
+        job = manager.submit(name.strip(), {"arch": arch, "latent_dim": int(latent_dim), "likelihood": likelihood},
+                             config, root=default_root(), overwrite=overwrite)
+    except (CheckpointError, TrainConfigError) as error:
+        st.error(str(error))
+    else:
+        open_run(job.id)
+        st.session_state.pop(f"train_name_{base}", None)  # the next run gets a fresh suggested name
+        st.rerun()
+
+# ---- every run this server knows, so any run (and its checkpoint) can be found again
+runs = manager.jobs()
+if runs:
+    with st.expander(f"Runs on this server ({len(runs)})"):
+        for job in runs:
+            view = job.view()
+            text, button = st.columns([5, 1])
+            text.markdown(f"**{view.name}** · {view.dataset} · {view.status} · {jobs.progress_text(view) if not view.done else view.message}")
+            button.button("Show", key=f"show_{view.id}", on_click=open_run, args=(view.id,), disabled=view.id == job_id)

@@ -1,0 +1,358 @@
+"""Background training jobs: the app starts a run, polls it once a second, and may stop it.
+
+One worker thread per process takes jobs from a queue, one at a time (two runs sharing a
+2-core CPU would each go at half speed and mix up nothing but their timings), and runs the one
+training loop, `vae.train.train`. Its events land in a `Job`: a plain object behind a lock that
+any number of sessions read through `Job.view()`, a frozen snapshot. Nothing here imports
+Streamlit and the worker never calls it; the page reads the snapshot and draws.
+
+When a run ends it is saved with `vae.checkpoints.save_checkpoint` under its root: finished,
+stopped (the last complete epoch) or refused for NaN (the last good epoch), whenever at least one
+epoch completed. Every failure becomes the job's message, meant for the user.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import math
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from vae.checkpoints import CheckpointError, CheckpointExistsError, checkpoint_path, default_root, save_checkpoint, validate_name
+from vae.data import DataError, Dataset, load_dataset
+from vae.devices import DeviceError, resolve_device
+from vae.models import ModelConfig, ModelConfigError
+from vae.train import EpochEvent, StepEvent, TrainConfig, TrainEvent, TrainResult, checkpoint_story, train
+
+log = logging.getLogger(__name__)
+
+QUEUED, RUNNING, FINISHED, STOPPED, NAN, ERROR = "queued", "running", "finished", "stopped", "nan", "error"
+DONE = (FINISHED, STOPPED, NAN, ERROR)
+MAX_STEP_POINTS = 2000  # the per-step loss trace is thinned to stay about this long
+
+
+@dataclass(frozen=True)
+class JobView:
+    """A consistent copy of a job's state at one moment, safe to read anywhere."""
+
+    id: str
+    name: str  # the checkpoint it will be saved as
+    dataset: str
+    model: dict  # ModelConfig settings except the image shape, which the data set decides
+    train: dict  # TrainConfig.to_dict()
+    status: str
+    message: str
+    position: int  # runs ahead of this one in the queue (0 when running or done)
+    epoch: int  # the epoch in progress (1-based; 0 before the first step)
+    epochs: int
+    step: int
+    steps_per_epoch: int
+    images_per_second: float
+    elapsed_seconds: float
+    seconds_left: float | None
+    last_step: dict | None  # {"recon", "kl", "total"} of the latest batch, per image in nats
+    history: list[dict]  # one vae.train history record per complete epoch
+    step_trace: list[dict]  # {"epoch": fractional epoch, "recon", "kl", "total"} per (thinned) step
+    preview: torch.Tensor | None  # (2 * n, C, H, W): fixed test images, then their current reconstructions
+    kl_per_dim: list[float] | None  # per latent dimension, test set, last complete epoch
+    device: str | None
+    checkpoint: Path | None  # the saved folder, once saved
+    created: float  # time.time() at submission
+
+    @property
+    def done(self) -> bool:
+        return self.status in DONE
+
+    @property
+    def fraction(self) -> float:
+        """How much of the run is done, 0..1 (complete epochs plus the current one's steps)."""
+        if self.status == FINISHED:
+            return 1.0
+        if not self.steps_per_epoch or not self.epochs:
+            return 0.0
+        done_steps = len(self.history) * self.steps_per_epoch + (self.step if self.epoch > len(self.history) else 0)
+        return min(1.0, done_steps / (self.epochs * self.steps_per_epoch))
+
+
+class Job:
+    """One training run: its settings, and the state the worker writes while it runs."""
+
+    def __init__(self, job_id: str, name: str, root: Path, model: dict, train_config: TrainConfig,
+                 overwrite: bool, dataset: Dataset | None = None):
+        self.id = job_id
+        self.name = name
+        self.root = root
+        self.model = dict(model)
+        self.train_config = train_config
+        self.overwrite = overwrite
+        self.given_dataset = dataset
+        self.stop_event = threading.Event()
+        self.created = time.time()
+        self._changed = threading.Condition()
+        self._status = QUEUED
+        self._message = "Waiting for its turn."
+        self._position = 0
+        self._epoch = self._step = self._steps_per_epoch = 0
+        self._images_per_second = 0.0
+        self._elapsed = 0.0
+        self._seconds_left: float | None = None
+        self._last_step: dict | None = None
+        self._history: list[dict] = []
+        self._step_trace: list[dict] = []
+        self._preview: torch.Tensor | None = None
+        self._kl_per_dim: list[float] | None = None
+        self._device: str | None = None
+        self._checkpoint: Path | None = None
+
+    def view(self) -> JobView:
+        """A snapshot of the job, taken under its lock."""
+        with self._changed:
+            return JobView(
+                id=self.id, name=self.name, dataset=self.train_config.dataset, model=dict(self.model),
+                train=self.train_config.to_dict(), status=self._status, message=self._message, position=self._position,
+                epoch=self._epoch, epochs=self.train_config.epochs, step=self._step, steps_per_epoch=self._steps_per_epoch,
+                images_per_second=self._images_per_second, elapsed_seconds=self._elapsed, seconds_left=self._seconds_left,
+                last_step=dict(self._last_step) if self._last_step else None, history=list(self._history),
+                step_trace=list(self._step_trace), preview=self._preview,
+                kl_per_dim=list(self._kl_per_dim) if self._kl_per_dim else None, device=self._device,
+                checkpoint=self._checkpoint, created=self.created,
+            )
+
+    @property
+    def status(self) -> str:
+        with self._changed:
+            return self._status
+
+    def stop(self) -> None:
+        """Ask the run to end after its current step; it keeps (and saves) the last complete epoch."""
+        self.stop_event.set()
+
+    def wait_until(self, condition: Callable[[JobView], bool], timeout: float | None = None) -> JobView:
+        """Block until `condition(view)` holds (or timeout); returns the latest view. For tests and scripts."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._changed:
+            while True:
+                current = self.view()
+                if condition(current):
+                    return current
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    return current
+                self._changed.wait(remaining)
+
+    def wait(self, timeout: float | None = None) -> JobView:
+        """Block until the job has ended (or timeout); returns the latest view."""
+        return self.wait_until(lambda view: view.done, timeout)
+
+    # ---- written by the manager's worker only
+
+    def _update(self, **values) -> None:
+        with self._changed:
+            for key, value in values.items():
+                setattr(self, "_" + key, value)
+            self._changed.notify_all()
+
+    def _record(self, event: TrainEvent) -> None:
+        with self._changed:
+            if isinstance(event, StepEvent):
+                self._epoch, self._step, self._steps_per_epoch = event.epoch, event.step, event.steps_per_epoch
+                self._images_per_second, self._elapsed = event.images_per_second, event.elapsed_seconds
+                self._last_step = {"recon": event.recon, "kl": event.kl, "total": event.total}
+                self._step_trace.append({"epoch": event.epoch - 1 + event.step / event.steps_per_epoch, **self._last_step})
+                if len(self._step_trace) > MAX_STEP_POINTS:
+                    # Keep every other point: the curve keeps its shape and the page stays light.
+                    self._step_trace = self._step_trace[::2]
+                steps_done = (event.epoch - 1) * event.steps_per_epoch + event.step
+                steps_left = event.epochs * event.steps_per_epoch - steps_done
+                self._seconds_left = event.elapsed_seconds / steps_done * steps_left
+                if event.preview is not None:
+                    self._preview = event.preview
+            elif isinstance(event, EpochEvent):
+                self._history.append(event.record)
+                self._kl_per_dim = list(event.record["kl_per_dim"])
+                self._preview = event.preview
+            self._changed.notify_all()
+
+
+class JobManager:
+    """The queue of training jobs of one process, shared by every session; one run at a time."""
+
+    def __init__(self, start: bool = True):
+        self._lock = threading.Lock()
+        self._wake = threading.Condition(self._lock)
+        self._jobs: dict[str, Job] = {}
+        self._queue: deque[Job] = deque()
+        self._running: Job | None = None
+        self._ids = itertools.count(1)
+        self._worker: threading.Thread | None = None
+        if start:
+            self.start()
+
+    def start(self) -> None:
+        """Start the worker thread (done by the constructor unless start=False)."""
+        with self._lock:
+            if self._worker is None:
+                self._worker = threading.Thread(target=self._work, name="latent-lab-training", daemon=True)
+                self._worker.start()
+
+    def submit(self, name: str, model: dict, train_config: TrainConfig, *, root: str | Path | None = None,
+               overwrite: bool = False, dataset: Dataset | None = None) -> Job:
+        """Queue a run that will be saved as checkpoint `name` under root (default_root()).
+
+        model: ModelConfig settings except image_shape (arch, latent_dim, likelihood, ...).
+        Raises CheckpointError for a bad name, CheckpointExistsError when the name is taken (by a
+        folder, unless overwrite, or by another queued or running job). `dataset` skips loading
+        train_config.dataset by name (for callers already holding one).
+        """
+        validate_name(name)
+        root = Path(root) if root is not None else default_root()
+        folder = checkpoint_path(root, name)
+        if folder.exists() and not overwrite:
+            raise CheckpointExistsError(f"A checkpoint named '{name}' already exists; choose another name or confirm overwriting it.")
+        with self._lock:
+            for other in self._jobs.values():
+                if other.name == name and other.root == root and other.status not in DONE:
+                    raise CheckpointExistsError(f"A run that will save as '{name}' is already queued or running; choose another name.")
+            job = Job(f"{next(self._ids)}-{name}", name, root, model, train_config, overwrite, dataset)
+            self._jobs[job.id] = job
+            self._queue.append(job)
+            self._renumber()
+            self._wake.notify_all()
+        return job
+
+    def suggest_name(self, prefix: str, root: str | Path | None = None) -> str:
+        """The first free checkpoint name `prefix-1`, `prefix-2`, ... (no folder, no pending job)."""
+        root = Path(root) if root is not None else default_root()
+        with self._lock:
+            taken = {job.name for job in self._jobs.values() if job.root == root and job.status not in DONE}
+        for number in itertools.count(1):
+            name = f"{prefix}-{number}"
+            if name not in taken and not (root / name).exists():
+                return name
+        raise AssertionError("unreachable")
+
+    def get(self, job_id: str | None) -> Job | None:
+        with self._lock:
+            return self._jobs.get(job_id) if job_id else None
+
+    def jobs(self) -> list[Job]:
+        """Every job of this process, newest first."""
+        with self._lock:
+            return sorted(self._jobs.values(), key=lambda job: job.created, reverse=True)
+
+    def stop(self, job_id: str) -> None:
+        """Stop a running job after its current step, or take a queued one off the queue."""
+        with self._lock:
+            job = self._jobs.get(job_id)
+            if job is None:
+                return
+            job.stop()
+            if job in self._queue:
+                self._queue.remove(job)
+                job._update(status=STOPPED, message="Stopped before it started; nothing was trained or saved.", position=0)
+                self._renumber()
+
+    def _renumber(self) -> None:
+        # Called with the lock held: position = runs that will finish before this one starts.
+        ahead = 1 if self._running is not None else 0
+        for index, job in enumerate(self._queue):
+            job._update(position=ahead + index)
+
+    def _work(self) -> None:
+        while True:
+            with self._lock:
+                while not self._queue:
+                    self._wake.wait()
+                job = self._queue.popleft()
+                self._running = job
+                job._update(status=RUNNING, message="Loading the data set…", position=0)
+                self._renumber()
+            try:
+                run_job(job)
+            except Exception as error:  # the worker must outlive any one run
+                log.exception("training job %s failed", job.id)
+                job._update(status=ERROR, message=f"Training failed unexpectedly: {type(error).__name__}: {error}")
+            finally:
+                with self._lock:
+                    self._running = None
+                    self._renumber()
+
+
+def run_job(job: Job) -> None:
+    """Run one job to its end in this thread: load data, train, save; the outcome lands in the job."""
+    config = job.train_config
+    try:
+        device = resolve_device(config.device)
+        dataset = job.given_dataset or load_dataset(config.dataset, config.data_dir)
+        model_config = ModelConfig(**job.model, image_shape=dataset.image_shape)
+    except (DataError, DeviceError, ModelConfigError) as error:
+        job._update(status=ERROR, message=str(error))
+        return
+    if job.stop_event.is_set():
+        job._update(status=STOPPED, message="Stopped before the first step; nothing was trained or saved.")
+        return
+    job._update(message=f"Training on {device}.", device=str(device))
+    result = train(model_config, config, dataset=dataset, on_event=job._record, stop=job.stop_event)
+    status = {"finished": FINISHED, "stopped": STOPPED, "nan": NAN}[result.status]
+    if not result.history:
+        job._update(status=status, message=f"{result.message} No epoch completed, so nothing was saved.")
+        return
+    try:
+        folder = save_checkpoint(job.root / job.name, result.model, overwrite=job.overwrite,
+                                 **checkpoint_story(model_config, config, dataset, result))
+    except CheckpointError as error:
+        job._update(status=ERROR, message=f"{result.message} But it could not be saved: {error}")
+        return
+    job._update(status=status, checkpoint=folder, seconds_left=0.0,
+                message=f"{result.message} Saved as '{job.name}' ({_saved_epochs(result)}, {result.seconds:.0f} s on {result.device}).")
+
+
+def _saved_epochs(result: TrainResult) -> str:
+    return f"{result.epochs_completed} epoch" + ("" if result.epochs_completed == 1 else "s")
+
+
+_shared: JobManager | None = None
+_shared_lock = threading.Lock()
+
+
+def shared_manager() -> JobManager:
+    """The one JobManager of this process (every session of the app sees the same queue)."""
+    global _shared
+    with _shared_lock:
+        if _shared is None:
+            _shared = JobManager()
+        return _shared
+
+
+def progress_text(view: JobView) -> str:
+    """One line for the progress bar: epoch, step, speed, time left."""
+    if view.status == QUEUED:
+        ahead = view.position
+        if ahead == 0:
+            return "Starting…"
+        return f"Queued, position {ahead}: {ahead} run{'s' if ahead != 1 else ''} ahead of this one (one run at a time on this server)."
+    if view.epoch == 0:
+        return view.message
+    parts = [f"Epoch {view.epoch}/{view.epochs}", f"step {view.step}/{view.steps_per_epoch}",
+             f"{view.images_per_second:,.0f} images/s"]
+    if view.seconds_left is not None and not view.done and math.isfinite(view.seconds_left):
+        parts.append(f"about {_duration(view.seconds_left)} left")
+    return " · ".join(parts)
+
+
+def _duration(seconds: float) -> str:
+    seconds = max(0, round(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes, seconds = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes} min {seconds:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"
