@@ -65,6 +65,8 @@ class JobView:
     device: str | None
     checkpoint: Path | None  # the saved folder, once saved
     created: float  # time.time() at submission
+    started: float | None  # time.time() when the worker took it
+    ended: float | None  # time.time() when it reached its final status
 
     @property
     def done(self) -> bool:
@@ -110,6 +112,8 @@ class Job:
         self._kl_per_dim: list[float] | None = None
         self._device: str | None = None
         self._checkpoint: Path | None = None
+        self._started: float | None = None
+        self._ended: float | None = None
 
     def view(self) -> JobView:
         """A snapshot of the job, taken under its lock."""
@@ -122,7 +126,7 @@ class Job:
                 last_step=dict(self._last_step) if self._last_step else None, history=list(self._history),
                 step_trace=list(self._step_trace), preview=self._preview,
                 kl_per_dim=list(self._kl_per_dim) if self._kl_per_dim else None, device=self._device,
-                checkpoint=self._checkpoint, created=self.created,
+                checkpoint=self._checkpoint, created=self.created, started=self._started, ended=self._ended,
             )
 
     @property
@@ -157,6 +161,10 @@ class Job:
         with self._changed:
             for key, value in values.items():
                 setattr(self, "_" + key, value)
+            if values.get("status") == RUNNING:
+                self._started = time.time()
+            elif values.get("status") in DONE:
+                self._ended = time.time()
             self._changed.notify_all()
 
     def _record(self, event: TrainEvent) -> None:

@@ -132,7 +132,9 @@ class VAE(nn.Module):
         """Posterior q(z|x) for images x (N, C, H, W) in [0, 1]; a batch of N diagonal Normals over D dims."""
         mu, logvar = self.encoder(x).chunk(2, dim=1)
         # Bounded log-variance keeps exp() finite early in training; sigma stays in [3e-7, 2e4].
-        return Normal(mu, torch.exp(0.5 * logvar.clamp(-30.0, 20.0)))
+        # validate_args=False: a NaN mean must reach the loss, where training refuses it with a
+        # message and keeps the last good epoch, instead of raising from inside the distribution.
+        return Normal(mu, torch.exp(0.5 * logvar.clamp(-30.0, 20.0)), validate_args=False)
 
     def decode_logits(self, z: torch.Tensor) -> torch.Tensor:
         """Pre-sigmoid decoder output (N, C, H, W) for codes z (N, D)."""
