@@ -123,7 +123,7 @@ def generate_shapes(count: int = SHAPES_COUNT, size: int = SHAPES_SIZE, seed: in
 
 @register("shapes", "Shapes with known factors (generated)",
           "Generated here (dSprites-like: square, ellipse, triangle, heart x scale x rotation x position); "
-          "no external data, same licence as this project")
+          "no external data, nothing to licence beyond this project's code")
 def load_shapes(data_dir: str | None = None) -> Dataset:
     """The 20,000 images of `generate_shapes()` (seed 0); 10% of each shape held out as the test split, seed 0.
 
@@ -306,14 +306,15 @@ def _register_torchvision(name: str, title: str, source: str) -> None:
 
 
 _register_torchvision("mnist", "MNIST, 70,000 digits (download)",
-                      "torchvision.datasets.MNIST; Y. LeCun, C. Cortes, C. Burges; CC BY-SA 3.0")
+                      "torchvision.datasets.MNIST; Y. LeCun, C. Cortes, C. Burges; the original site states no licence, "
+                      "it is commonly given as CC BY-SA 3.0")
 _register_torchvision("fashion-mnist", "Fashion-MNIST, 70,000 clothes (download)",
                       "torchvision.datasets.FashionMNIST; Zalando Research (Xiao, Rasul & Vollgraf 2017); MIT licence")
 _register_torchvision("kmnist", "Kuzushiji-MNIST, 70,000 cursive Japanese characters (download)",
                       "torchvision.datasets.KMNIST; ROIS-DS CODH / NIJL (Clanuwat et al. 2018); CC BY-SA 4.0")
 _register_torchvision("cifar10", "CIFAR-10, 60,000 colour photos 32x32 (download)",
                       "torchvision.datasets.CIFAR10; A. Krizhevsky, V. Nair, G. Hinton (2009); no licence stated, "
-                      "free to use with citation of the tech report")
+                      "the authors ask for a citation of Krizhevsky's 2009 tech report")
 
 
 # ---------------------------------------------------------------- folder:PATH
