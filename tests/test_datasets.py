@@ -16,7 +16,7 @@ from vae import datasets_extra
 from vae.data import REGISTRY, DataError, load_dataset
 from vae.datasets_extra import (
     SHAPE_NAMES, SHAPE_POSITIONS, SHAPE_ROTATIONS, SHAPE_SCALES, SHAPES_COUNT, decode_image, default_data_dir,
-    generate_shapes, load_folder, parse_folder_argument,
+    folder_dataset_name, generate_shapes, load_folder, parse_folder_argument,
 )
 
 # ---------------------------------------------------------------- helpers that write data in the official formats
@@ -126,6 +126,42 @@ def test_no_network_is_reported_without_trying_to_download(tmp_path, monkeypatch
     assert str(caught.value).startswith(
         f"Kuzushiji-MNIST is not in {tmp_path}/KMNIST/raw and could not be downloaded "
         "(no network: codh.rois.ac.jp: Name or service not known). Put these files in that folder")
+
+
+def test_missing_files_are_downloaded_into_the_data_folder_when_online(tmp_path, monkeypatch):
+    from torchvision.datasets import MNIST
+
+    monkeypatch.delenv("LATENT_LAB_OFFLINE", raising=False)
+    monkeypatch.setattr(datasets_extra, "_reachable", lambda url, seconds=5.0: None)
+    downloads = []
+
+    def fake_download(self):  # stands in for the network: leaves the files where torchvision's download leaves them
+        downloads.append(self.raw_folder)
+        write_tiny_idx_set(Path(self.root), "MNIST", train=12, test=6)
+
+    monkeypatch.setattr(MNIST, "download", fake_download)
+    dataset = load_dataset("mnist", tmp_path / "fresh")
+    assert downloads == [str(tmp_path / "fresh" / "MNIST" / "raw")]
+    assert len(dataset.train_images) == 12 and len(dataset.test_images) == 6
+
+
+def test_a_failed_download_names_the_files_to_place_by_hand(tmp_path, monkeypatch):
+    from urllib.error import URLError
+
+    from torchvision.datasets import CIFAR10
+
+    monkeypatch.delenv("LATENT_LAB_OFFLINE", raising=False)
+    monkeypatch.setattr(datasets_extra, "_reachable", lambda url, seconds=5.0: None)
+
+    def refused(self):
+        raise URLError("[Errno 111] Connection refused")
+
+    monkeypatch.setattr(CIFAR10, "download", refused)
+    with pytest.raises(DataError) as caught:
+        load_dataset("cifar10", tmp_path)
+    assert str(caught.value).startswith(
+        f"CIFAR-10 is not in {tmp_path}/cifar-10-batches-py and the download failed "
+        "(<urlopen error [Errno 111] Connection refused>). Put these files in that folder")
 
 
 def test_network_probe_answers_instead_of_hanging():
@@ -319,6 +355,13 @@ def test_bad_folder_options_are_clear_errors(picture_folder, argument, message):
     with pytest.raises(DataError) as caught:
         load_folder(argument.format(root=picture_folder))
     assert str(caught.value) == message
+
+
+def test_folder_names_round_trip_through_the_parser(tmp_path):
+    assert folder_dataset_name(tmp_path) == f"folder:{tmp_path}"
+    name = folder_dataset_name(tmp_path / "my pics", size=64, color="rgb")
+    assert name == f"folder:{tmp_path}/my pics?size=64&color=rgb"
+    assert parse_folder_argument(name.removeprefix("folder:")) == datasets_extra.FolderRequest(tmp_path / "my pics", 64, "rgb")
 
 
 def test_flat_folder_is_one_label_named_after_it(tmp_path):

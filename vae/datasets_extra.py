@@ -368,6 +368,12 @@ def image_extensions() -> tuple[str, ...]:
     return (*IMG_EXTENSIONS, ".gif")
 
 
+def folder_dataset_name(path: str | Path, size: int = 28, color: str = "gray") -> str:
+    """The registry name for a picture folder, e.g. folder:/home/me/pictures?size=32&color=rgb (defaults left out)."""
+    options = urllib.parse.urlencode({k: v for k, v in (("size", size), ("color", color)) if (k, v) not in (("size", 28), ("color", "gray"))})
+    return f"folder:{path}" + (f"?{options}" if options else "")
+
+
 def _is_image_name(path: Path) -> bool:
     return path.suffix.lower() in image_extensions() and not path.name.startswith(".")
 
