@@ -6,6 +6,7 @@ import ui
 from vae import charts, jobs
 from vae.checkpoints import CheckpointError, default_root, validate_name
 from vae.data import REGISTRY, dataset_names
+from vae.datasets_extra import FOLDER_COLORS, FOLDER_SIZES
 from vae.devices import available_devices, resolve_device
 from vae.images import image_grid
 from vae.models import ARCHITECTURES, LIKELIHOODS, MAX_LATENT_DIM
@@ -103,8 +104,11 @@ with st.expander("New run", expanded=not running):
     entry = REGISTRY[base]
     folder_path = data_dir = ""
     if entry.prefix:
-        folder_path = st.text_input("Image folder", key="train_folder", placeholder="/path/to/images",
-                                    help="A folder of images, one subfolder per label (torchvision's ImageFolder layout).")
+        path_column, size_column, colour_column = st.columns([4, 1, 1])
+        folder_path = path_column.text_input("Image folder on this server", key="train_folder", placeholder="/path/to/images",
+                                             help="One subfolder per label (torchvision's ImageFolder layout), or a flat folder.")
+        folder_size = size_column.selectbox("Resize to", FOLDER_SIZES, key="train_folder_size", format_func=lambda s: f"{s}×{s}")
+        folder_colour = colour_column.selectbox("Colour", FOLDER_COLORS, key="train_folder_colour")
     elif not entry.embedded:
         data_dir = st.text_input("Data folder", key="train_data_dir", placeholder="leave empty for the default folder",
                                  help="Where the files are, or where they are downloaded to when the server is online.")
@@ -133,7 +137,7 @@ with st.expander("New run", expanded=not running):
         start = st.form_submit_button("Start training", type="primary", key="train_start")
 
 if start:
-    dataset = f"{base}:{folder_path.strip()}" if entry.prefix else base
+    dataset = f"{base}:{folder_path.strip()}?size={folder_size}&color={folder_colour}" if entry.prefix else base
     try:
         validate_name(name.strip())
         if entry.prefix and not folder_path.strip():

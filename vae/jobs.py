@@ -306,7 +306,8 @@ def run_job(job: Job) -> None:
     if job.stop_event.is_set():
         job._update(status=STOPPED, message="Stopped before the first step; nothing was trained or saved.")
         return
-    job._update(message=f"Training on {device}.", device=str(device))
+    notes = f" {dataset.notes}" if getattr(dataset, "notes", "") else ""
+    job._update(message=f"Training on {device}.{notes}", device=str(device))
     result = train(model_config, config, dataset=dataset, on_event=job._record, stop=job.stop_event)
     status = {"finished": FINISHED, "stopped": STOPPED, "nan": NAN}[result.status]
     if not result.history:
@@ -319,7 +320,7 @@ def run_job(job: Job) -> None:
         job._update(status=ERROR, message=f"{result.message} But it could not be saved: {error}")
         return
     job._update(status=status, checkpoint=folder, seconds_left=0.0,
-                message=f"{result.message} Saved as '{job.name}' ({_saved_epochs(result)}, {result.seconds:.0f} s on {result.device}).")
+                message=f"{result.message} Saved as '{job.name}' ({_saved_epochs(result)}, {result.seconds:.0f} s on {result.device}).{notes}")
 
 
 def _saved_epochs(result: TrainResult) -> str:
