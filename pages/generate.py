@@ -83,7 +83,7 @@ sample_controls = st.columns([1, 1, 3])
 seed = sample_controls[0].number_input("Seed", 0, 2**31 - 1, 0, key="prior_seed")
 count = sample_controls[1].select_slider("How many", [16, 32, 48, 64], value=32, key="prior_count")
 st.image(image_grid(generate.prior_samples(model, count, seed), columns=16, width=min(960, 60 * 16)),
-         caption=f"{count} samples, seed {seed}")
+         caption=f"{count} samples, seed {seed}", output_format="PNG")
 
 # --- interpolation ------------------------------------------------------------------------------
 st.header("Interpolation")
@@ -104,6 +104,7 @@ for method in methods:
     path = generate.interpolate(codes[0], codes[1], steps, method)
     norms = generate.code_norms(path)
     st.image(image_grid(generate.decode(model, path), columns=steps, width=min(960, 72 * steps)),
-             caption=f"{method}: ‖z‖ from {norms[0]:.2f} through {norms[steps // 2]:.2f} (middle) to {norms[-1]:.2f}")
+             caption=f"{method}: ‖z‖ from {norms[0]:.2f} through {norms[steps // 2]:.2f} (middle) to {norms[-1]:.2f}",
+             output_format="PNG")
 if not methods:
     st.info("Choose at least one path.")
