@@ -395,6 +395,16 @@ def test_folder_problems_are_clear_errors(tmp_path, monkeypatch):
         load_folder(str(tmp_path / "bad"))
 
 
+def test_a_symlink_loop_in_the_folder_is_walked_once(tmp_path):
+    root = tmp_path / "loop"
+    (root / "a").mkdir(parents=True)
+    for i in range(2):
+        Image.new("L", (9, 9), 100 * i).save(root / "a" / f"{i}.png")
+    (root / "a" / "again").symlink_to(root / "a", target_is_directory=True)
+    dataset = load_folder(str(root))
+    assert len(dataset.train_images) + len(dataset.test_images) == 2
+
+
 def test_unreadable_folder_is_a_clear_error(tmp_path, monkeypatch):
     locked = tmp_path / "locked"
     locked.mkdir()

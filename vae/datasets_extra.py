@@ -381,7 +381,13 @@ def _is_image_name(path: Path) -> bool:
 def _walk_images(folder: Path) -> list[Path]:
     """Image files under `folder`, at any depth as ImageFolder takes them, in a stable order."""
     images = []
+    seen: set[str] = set()  # real paths walked, so a symlink loop cannot walk forever
     for parent, subfolders, files in os.walk(folder, followlinks=True, onerror=_raise):
+        real = os.path.realpath(parent)
+        if real in seen:
+            subfolders[:] = []
+            continue
+        seen.add(real)
         subfolders[:] = sorted(d for d in subfolders if not d.startswith("."))
         for file in sorted(files):
             path = Path(parent) / file
