@@ -81,6 +81,9 @@ def offline(monkeypatch):
 @pytest.mark.parametrize("name, folder", [("mnist", "MNIST"), ("fashion-mnist", "FashionMNIST"), ("kmnist", "KMNIST")])
 def test_idx_files_are_read_by_torchvision_through_load_dataset(tmp_path, offline, name, folder):
     written = write_tiny_idx_set(tmp_path, folder)
+    raw = tmp_path / folder / "raw"
+    assert (raw / "train-images-idx3-ubyte").read_bytes()[:16] == bytes.fromhex("00000803 00000018 0000001c 0000001c")
+    assert (raw / "t10k-labels-idx1-ubyte").read_bytes()[:8] == bytes.fromhex("00000801 00000008")
     dataset = load_dataset(name, tmp_path)
     assert dataset.image_shape == (1, 28, 28)
     assert dataset.train_images.dtype == torch.float32
