@@ -17,5 +17,6 @@ PAGES = [
 ]
 
 navigation = st.navigation(PAGES)
+ui.warm_up_umap()  # numba compiles umap-learn on a daemon thread, so the Latent map never waits on it
 st.session_state["_checkpoint"] = ui.sidebar_model_picker()
 navigation.run()

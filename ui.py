@@ -105,3 +105,105 @@ def show_images(images: torch.Tensor, captions: list[str] | None = None, width: 
     columns = st.columns(len(images)) if len(images) else []
     for i, (column, image) in enumerate(zip(columns, images)):
         column.image(to_display_image(image, width), caption=captions[i] if captions else None)
+
+
+# --- Latent map and uploads: one projection store per checkpoint, the shared projection picker. ---
+
+MAP_CHOICE_KEY = "map_projection"  # {"method", "dims", "split"}: kept while moving between pages
+
+
+@st.cache_resource(show_spinner=False, max_entries=16)
+def _projection_store(path: str, fingerprint: str, _checkpoint: Checkpoint, _dataset: Dataset):
+    from vae.projection import ProjectionStore
+
+    return ProjectionStore(path, _checkpoint.model, _dataset)
+
+
+def projection_store(checkpoint: Checkpoint):
+    """The `vae.projection.ProjectionStore` of a checkpoint (shared by all sessions), codes encoded."""
+    from vae.projection import weights_fingerprint
+
+    store = _projection_store(str(checkpoint.path), weights_fingerprint(checkpoint.path), checkpoint, dataset_of(checkpoint))
+    with st.spinner("Encoding the data set with this model (once; then it is cached beside the checkpoint)…"):
+        store.codes()
+    return store
+
+
+def warm_up_umap() -> None:
+    """Start compiling umap-learn on a background thread, once per server process."""
+    import os
+
+    from vae.projection import start_umap_warmup
+
+    if os.environ.get("LATENT_LAB_UMAP_WARMUP", "1") != "0":  # tests that never use UMAP may skip it
+        start_umap_warmup()
+
+
+def projection_picker(latent_dim: int, with_split: bool = True) -> tuple[str, tuple[int, int] | None, str]:
+    """Widgets choosing a map projection (method, dims, split); the choice is shared between pages."""
+    from vae.projection import METHOD_TITLES
+
+    methods = [m for m in METHOD_TITLES if (m != "latent" or latent_dim == 2) and (m != "dims" or latent_dim > 2)]
+    choice = {"method": methods[0], "dims": (0, 1), "split": "all", **st.session_state.get(MAP_CHOICE_KEY, {})}
+    if choice["method"] not in methods:
+        choice["method"] = methods[0]
+    columns = st.columns([2, 1, 1, 2] if with_split else [2, 1, 1])
+    method = columns[0].selectbox("Projection", methods, index=methods.index(choice["method"]), format_func=METHOD_TITLES.get,
+                                 key="map_method")
+    dims = None
+    if method == "dims":
+        options = list(range(latent_dim))
+        first = columns[1].selectbox("x axis", options, index=min(choice["dims"][0], latent_dim - 1), format_func=lambda d: f"z{d + 1}", key="map_dim_x")
+        second = columns[2].selectbox("y axis", options, index=min(choice["dims"][1], latent_dim - 1), format_func=lambda d: f"z{d + 1}", key="map_dim_y")
+        dims = (first, second)
+    split = choice["split"]
+    if with_split:
+        splits = ["all", "train", "test"]
+        split = columns[-1].radio("Images", splits, index=splits.index(split), horizontal=True,
+                                  format_func={"all": "train + test", "train": "train", "test": "test"}.get, key="map_split")
+    st.session_state[MAP_CHOICE_KEY] = {"method": method, "dims": dims or choice["dims"], "split": split}
+    return method, dims, split
+
+
+def wait_for_projection(store, method: str, dims: tuple[int, int] | None):
+    """The projection, waiting a few seconds; while a slow one is still computing, a progress
+    panel that reruns the page when it is done (returns None meanwhile)."""
+    from concurrent.futures import TimeoutError as FutureTimeout
+
+    from vae.projection import ProjectionError, start_umap_warmup
+
+    if method == "dims" and dims is not None and dims[0] == dims[1]:
+        st.warning("Choose two different latent dimensions.")
+        return None
+    if method == "umap":
+        start_umap_warmup()  # no-op when app.py already started it; shows its progress meanwhile
+    future = store.request(method, dims)
+    try:
+        return future.result(timeout=4.0)
+    except FutureTimeout:
+        pass
+    except ProjectionError as error:
+        st.warning(str(error))
+        return None
+    except Exception as error:  # the map must not take the app down with it
+        st.error(f"The {method} projection failed: {type(error).__name__}: {error}")
+        return None
+    _projection_progress(future, method, len(store.codes()))
+    return None
+
+
+@st.fragment(run_every=1.0)
+def _projection_progress(future, method: str, points: int) -> None:
+    from vae.projection import METHOD_TITLES, umap_warmup_status
+
+    if future.done():
+        st.rerun(scope="app")
+    title = METHOD_TITLES[method]
+    if method == "umap":
+        warmup = umap_warmup_status()
+        if not warmup.ready and warmup.stage != "failed":
+            st.progress(warmup.step / warmup.steps, text=f"UMAP is compiling itself for this server (numba, once per server start): "
+                                                         f"{warmup.stage}, {warmup.elapsed:.0f} s so far. The map appears by itself.")
+            return
+    st.progress(0.5, text=f"Computing the {title} map of {points:,} codes (once per model; then it is cached)…")
+    st.caption("You can switch to PCA meanwhile; this keeps computing in the background.")

@@ -1,0 +1,529 @@
+"""2-D maps of the latent space: encode a data set once, project the codes, place new points.
+
+A model's data set is encoded once into posterior means and sigmas (`LatentCodes`, z as (N, D)),
+and each projection method turns the means into 2-D coordinates (`Projection`, (N, 2)):
+
+    latent   the code itself (2-D latents only)
+    dims     two chosen latent dimensions
+    pca      principal components (sklearn), explained variance reported
+    umap     UMAP (umap-learn); new points go through `transform`
+    tsne     t-SNE (sklearn); it has no transform, so new points are placed at the mean map
+             position of their nearest neighbours in latent space (and the app says so)
+
+`ProjectionStore` caches all of it per checkpoint: in memory, and on disk beside the checkpoint
+in `<checkpoint>/projections/*.npz` (plain arrays, written atomically, read with
+allow_pickle=False). A per-key lock makes ten sessions asking at once compute a projection once;
+slow methods (UMAP, t-SNE) run on a background thread so a page can show progress meanwhile.
+
+umap-learn compiles itself with numba the first time it fits and transforms (tens of seconds),
+so `start_umap_warmup()` does that on a tiny array on a daemon thread when the server starts.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import threading
+import time
+import warnings
+import zipfile
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from vae.losses import elbo_parts
+from vae.models import VAE
+
+METHODS = ("latent", "dims", "pca", "umap", "tsne")
+METHOD_TITLES = {
+    "latent": "the latent code itself (2-D)",
+    "dims": "two latent dimensions",
+    "pca": "PCA",
+    "umap": "UMAP",
+    "tsne": "t-SNE",
+}
+SLOW_METHODS = ("umap", "tsne")
+MAX_POINTS = 10_000  # larger data sets are mapped through a seeded random subset of this size
+CACHE_VERSION = 1  # bump when a method's settings change, so old files on disk are recomputed
+UMAP_SETTINGS = {"n_neighbors": 15, "min_dist": 0.1, "n_epochs": 200, "random_state": 0}
+TSNE_SETTINGS = {"perplexity": 30.0, "init": "pca", "random_state": 0}
+NEIGHBOURS_FOR_PLACING = 5
+
+
+class ProjectionError(RuntimeError):
+    """A projection that cannot be made (e.g. 'latent' on a 10-D model); the message is for the user."""
+
+
+@dataclass(frozen=True, eq=False)
+class LatentCodes:
+    """A data set encoded by one model; row i is one image, its global id on the map is i.
+
+    mu, sigma: (N, D) posterior means and standard deviations; labels: (N,) (-1 without labels);
+    split: (N,) 0 for train, 1 for test; index: (N,) the row in its split; neg_elbo: (N,) the
+    deterministic -ELBO (posterior mean decoded) in nats per image, for typicality percentiles.
+    """
+
+    mu: np.ndarray
+    sigma: np.ndarray
+    labels: np.ndarray
+    split: np.ndarray
+    index: np.ndarray
+    neg_elbo: np.ndarray
+    total_images: int  # images in the data set, before any subsampling to MAX_POINTS
+
+    @property
+    def latent_dim(self) -> int:
+        return int(self.mu.shape[1])
+
+    def __len__(self) -> int:
+        return int(self.mu.shape[0])
+
+    def rows_of(self, which: str) -> np.ndarray:
+        """Global ids of the "train", "test" or "all" rows."""
+        if which == "all":
+            return np.arange(len(self))
+        return np.flatnonzero(self.split == {"train": 0, "test": 1}[which])
+
+    def nearest(self, mu: np.ndarray, k: int = NEIGHBOURS_FOR_PLACING) -> tuple[np.ndarray, np.ndarray]:
+        """(ids, distances), each (M, k): the k codes nearest to each row of mu (M, D), Euclidean."""
+        mu = np.atleast_2d(np.asarray(mu, dtype=np.float32))
+        k = min(k, len(self))
+        # |a - b|^2 = |a|^2 - 2ab + |b|^2; the data sets here are small enough for one matrix product.
+        squared = (mu**2).sum(1, keepdims=True) - 2.0 * mu @ self.mu.T + (self.mu**2).sum(1)[None, :]
+        ids = np.argpartition(squared, k - 1, axis=1)[:, :k]
+        order = np.take_along_axis(squared, ids, axis=1).argsort(axis=1)
+        ids = np.take_along_axis(ids, order, axis=1)
+        distances = np.sqrt(np.maximum(np.take_along_axis(squared, ids, axis=1), 0.0))
+        return ids, distances
+
+
+def _subset(n: int, limit: int = MAX_POINTS) -> np.ndarray | None:
+    """Seeded random rows when a split is too large to map whole, else None (use them all)."""
+    if n <= limit:
+        return None
+    return np.sort(np.random.default_rng(0).choice(n, size=limit, replace=False))
+
+
+@torch.no_grad()
+def encode_dataset(model: VAE, dataset, batch_size: int = 500, max_points: int = MAX_POINTS) -> LatentCodes:
+    """Encode train and test images of `dataset` (at most `max_points` in all, seeded) with `model`."""
+    train_images, train_labels = dataset.split("train")
+    test_images, test_labels = dataset.split("test")
+    total = len(train_images) + len(test_images)
+    share = max_points / total if total > max_points else 1.0
+    parts = []
+    for split_id, (images, labels) in enumerate(((train_images, train_labels), (test_images, test_labels))):
+        keep = _subset(len(images), max(1, int(len(images) * share)))
+        index = np.arange(len(images)) if keep is None else keep
+        mus, sigmas, nelbos = [], [], []
+        for start in range(0, len(index), batch_size):
+            batch = images[torch.from_numpy(index[start:start + batch_size])].float()
+            posterior = model.encode(batch)
+            mus.append(posterior.mean.numpy())
+            sigmas.append(posterior.stddev.numpy())
+            nelbos.append(elbo_parts(model, batch, sample=False).total.numpy())
+        label_array = labels.numpy()[index] if labels is not None else np.full(len(index), -1)
+        parts.append((np.concatenate(mus), np.concatenate(sigmas), label_array, np.full(len(index), split_id), index,
+                      np.concatenate(nelbos)))
+    mu, sigma, labels, split, index, neg_elbo = (np.concatenate(column) for column in zip(*parts))
+    return LatentCodes(mu=mu.astype(np.float32), sigma=sigma.astype(np.float32), labels=labels.astype(np.int64),
+                       split=split.astype(np.int8), index=index.astype(np.int64), neg_elbo=neg_elbo.astype(np.float32),
+                       total_images=total)
+
+
+@dataclass(frozen=True)
+class Placed:
+    """New points on a map: coords (M, 2) and how they got there ("exact", "transform", "nearest")."""
+
+    coords: np.ndarray
+    how: str
+    note: str
+
+
+@dataclass(eq=False)
+class Projection:
+    """2-D coordinates (N, 2) of every row of a `LatentCodes`, with what is needed to place new codes."""
+
+    method: str
+    key: str
+    coords: np.ndarray
+    axis_titles: tuple[str, str]
+    note: str = ""
+    seconds: float = 0.0
+    source: str = "computed"  # "computed" here, or "disk"
+    dims: tuple[int, int] | None = None
+    explained_variance: tuple[float, float] | None = None
+    pca_mean: np.ndarray | None = None
+    pca_components: np.ndarray | None = None
+    reducer: object | None = field(default=None, repr=False)  # a fitted umap.UMAP, only in memory
+
+    @property
+    def title(self) -> str:
+        return METHOD_TITLES[self.method]
+
+    def place(self, mu: np.ndarray, codes: LatentCodes) -> Placed:
+        """Map positions of new posterior means mu (M, D) on this projection."""
+        mu = np.atleast_2d(np.asarray(mu, dtype=np.float32))
+        if self.method in ("latent", "dims"):
+            return Placed(mu[:, list(self.dims)], "exact", "Placed exactly: the map's axes are latent dimensions.")
+        if self.method == "pca":
+            coords = (mu - self.pca_mean) @ self.pca_components.T
+            return Placed(coords.astype(np.float32), "transform", "Placed with the PCA fitted on the data set (transform).")
+        if self.method == "umap" and self.reducer is not None:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                coords = self.reducer.transform(mu)
+            return Placed(np.asarray(coords, dtype=np.float32), "transform", "Placed with UMAP's transform of the fitted map.")
+        ids, distances = codes.nearest(mu)
+        weights = 1.0 / (distances + 1e-6)
+        coords = (self.coords[ids] * weights[..., None]).sum(1) / weights.sum(1, keepdims=True)
+        why = "t-SNE cannot place new points" if self.method == "tsne" else "this UMAP map has no fitted transform in memory"
+        return Placed(coords.astype(np.float32), "nearest",
+                      f"Placed by nearest neighbours: {why}, so each new point sits at the distance-weighted mean "
+                      f"map position of its {ids.shape[1]} nearest data set codes in latent space.")
+
+
+def projection_key(method: str, dims: tuple[int, int] | None = None) -> str:
+    if method not in METHODS:
+        raise ProjectionError(f"Unknown projection '{method}'; choose one of {', '.join(METHODS)}.")
+    if method == "dims":
+        if dims is None or len(dims) != 2 or dims[0] == dims[1]:
+            raise ProjectionError("Choose two different latent dimensions.")
+        return f"dims-{int(dims[0])}-{int(dims[1])}"
+    return method
+
+
+def compute_projection(codes: LatentCodes, method: str, dims: tuple[int, int] | None = None) -> Projection:
+    """Project every code in `codes` with `method` (see the module docstring); no caching here."""
+    key = projection_key(method, dims)
+    started = time.perf_counter()
+    mu = codes.mu
+    if method == "latent":
+        if codes.latent_dim != 2:
+            raise ProjectionError(f"The latent code is {codes.latent_dim}-D; 'latent itself' needs a 2-D latent. Use PCA, UMAP or t-SNE.")
+        projection = Projection(method, key, mu.copy(), ("z1", "z2"), dims=(0, 1))
+    elif method == "dims":
+        first, second = int(dims[0]), int(dims[1])
+        if not (0 <= first < codes.latent_dim and 0 <= second < codes.latent_dim):
+            raise ProjectionError(f"Latent dimensions run from 1 to {codes.latent_dim}.")
+        projection = Projection(method, key, mu[:, [first, second]].copy(), (f"z{first + 1}", f"z{second + 1}"), dims=(first, second))
+    elif method == "pca":
+        from sklearn.decomposition import PCA
+
+        if codes.latent_dim < 2:
+            raise ProjectionError("PCA to 2-D needs at least a 2-D latent.")
+        pca = PCA(n_components=2, random_state=0).fit(mu)
+        ratio = tuple(float(r) for r in pca.explained_variance_ratio_)
+        projection = Projection(
+            method, key, pca.transform(mu).astype(np.float32), (f"PC1 ({ratio[0]:.0%})", f"PC2 ({ratio[1]:.0%})"),
+            note=f"The two principal components explain {ratio[0]:.1%} + {ratio[1]:.1%} = {sum(ratio):.1%} of the variance of the codes.",
+            explained_variance=ratio, pca_mean=pca.mean_.astype(np.float32), pca_components=pca.components_.astype(np.float32),
+        )
+    elif method == "umap":
+        reducer = _fit_umap(mu)
+        projection = Projection(method, key, np.asarray(reducer.embedding_, dtype=np.float32), ("UMAP 1", "UMAP 2"),
+                                note=_umap_note(), reducer=reducer)
+    else:
+        from sklearn.manifold import TSNE
+
+        perplexity = min(TSNE_SETTINGS["perplexity"], max(2.0, (len(mu) - 1) / 3.0))
+        coords = TSNE(n_components=2, perplexity=perplexity, init=TSNE_SETTINGS["init"],
+                      random_state=TSNE_SETTINGS["random_state"]).fit_transform(mu)
+        projection = Projection(method, key, coords.astype(np.float32), ("t-SNE 1", "t-SNE 2"),
+                                note=f"t-SNE with perplexity {perplexity:g}. Distances between clusters mean little; "
+                                     "new points cannot be transformed and are placed by nearest neighbours.")
+    projection.seconds = time.perf_counter() - started
+    return projection
+
+
+def _umap_note() -> str:
+    settings = UMAP_SETTINGS
+    return (f"UMAP with {settings['n_neighbors']} neighbours, min_dist {settings['min_dist']}, "
+            f"{settings['n_epochs']} epochs, seed {settings['random_state']} (the same codes give the same map).")
+
+
+def _fit_umap(mu: np.ndarray):
+    import umap  # imported here: it takes seconds, and numba compiles on first use
+
+    if len(mu) <= UMAP_SETTINGS["n_neighbors"] + 1:
+        raise ProjectionError(f"UMAP needs more than {UMAP_SETTINGS['n_neighbors'] + 1} points.")
+    with warnings.catch_warnings():
+        # "n_jobs overridden by setting random_state": the seed is on purpose (a reproducible map).
+        warnings.simplefilter("ignore")
+        return umap.UMAP(n_components=2, **UMAP_SETTINGS).fit(mu)
+
+
+# ---------------------------------------------------------------------------------------------
+# The UMAP warm-up: numba compiles umap-learn's and pynndescent's kernels on first use.
+
+@dataclass
+class WarmupStatus:
+    """Where the UMAP warm-up is: stage is "not started", "importing", "compiling fit",
+    "compiling transform", "ready" or "failed"; step counts the stages done of `steps`."""
+
+    stage: str = "not started"
+    step: int = 0
+    steps: int = 3
+    started: float | None = None
+    finished: float | None = None
+    error: str | None = None
+
+    @property
+    def ready(self) -> bool:
+        return self.stage == "ready"
+
+    @property
+    def elapsed(self) -> float:
+        if self.started is None:
+            return 0.0
+        return (self.finished or time.monotonic()) - self.started
+
+
+_warmup = WarmupStatus()
+_warmup_lock = threading.Lock()
+_warmup_done = threading.Event()
+
+
+def umap_warmup_status() -> WarmupStatus:
+    """A snapshot of the warm-up's progress."""
+    with _warmup_lock:
+        return WarmupStatus(**vars(_warmup))
+
+
+def _set_warmup(**changes) -> None:
+    with _warmup_lock:
+        for name, value in changes.items():
+            setattr(_warmup, name, value)
+
+
+def _run_umap_warmup() -> None:
+    try:
+        _set_warmup(stage="importing", step=0)
+        import umap
+
+        rng = np.random.default_rng(0)
+        points = rng.normal(size=(64, 4)).astype(np.float32)
+        _set_warmup(stage="compiling fit", step=1)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            # Both neighbour searches get compiled: exact (under 4,096 points) and NN-descent (above,
+            # forced here on a tiny array), as do the layout optimiser and the transform's search.
+            umap.UMAP(n_components=2, **{**UMAP_SETTINGS, "n_epochs": 20}).fit(points)
+            reducer = umap.UMAP(n_components=2, force_approximation_algorithm=True, **{**UMAP_SETTINGS, "n_epochs": 20}).fit(points)
+            _set_warmup(stage="compiling transform", step=2)
+            reducer.transform(points[:4])
+        _set_warmup(stage="ready", step=3, finished=time.monotonic())
+    except Exception as error:  # the map still works without UMAP; the page shows why
+        _set_warmup(stage="failed", error=f"{type(error).__name__}: {error}", finished=time.monotonic())
+    finally:
+        _warmup_done.set()
+
+
+def start_umap_warmup() -> WarmupStatus:
+    """Start compiling umap-learn on a daemon thread (once per process); returns the status."""
+    with _warmup_lock:
+        if _warmup.started is None:
+            _warmup.started = time.monotonic()
+            _warmup.stage = "importing"
+            threading.Thread(target=_run_umap_warmup, name="umap-warmup", daemon=True).start()
+    return umap_warmup_status()
+
+
+def wait_for_umap_warmup(timeout: float | None = None) -> bool:
+    """Block until the warm-up has finished (ready or failed); False on timeout."""
+    return _warmup_done.wait(timeout)
+
+
+# ---------------------------------------------------------------------------------------------
+# Caching per checkpoint: memory, disk, locks, background jobs.
+
+# Slow projections of every checkpoint share two worker threads: two cores here, and a second
+# worker keeps one model's t-SNE from holding up another's UMAP.
+_background = ThreadPoolExecutor(max_workers=2, thread_name_prefix="projection")
+
+
+def weights_fingerprint(checkpoint_path: str | Path) -> str:
+    """Identifies the weights a cache was computed from: size and modification time of the files."""
+    parts = []
+    for name in ("model.safetensors", "config.json"):
+        try:
+            stat = (Path(checkpoint_path) / name).stat()
+            parts.append(f"{stat.st_size}-{stat.st_mtime_ns}")
+        except OSError:
+            parts.append("missing")
+    return f"v{CACHE_VERSION}:" + ":".join(parts)
+
+
+def _write_npz_atomically(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle = tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp", delete=False)
+    try:
+        with handle:
+            np.savez(handle, **arrays)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(handle.name, 0o644)  # like any other file in the checkpoint, not private to this user
+        os.replace(handle.name, path)
+    except BaseException:
+        Path(handle.name).unlink(missing_ok=True)
+        raise
+
+
+def _read_npz(path: Path, fingerprint: str) -> dict[str, np.ndarray] | None:
+    """The arrays of a cache file written for these weights, or None (missing, stale, damaged)."""
+    try:
+        with np.load(path, allow_pickle=False) as stored:
+            arrays = {name: stored[name] for name in stored.files}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError):
+        return None
+    if str(arrays.get("fingerprint", "")) != fingerprint:
+        return None
+    return arrays
+
+
+class ProjectionStore:
+    """Latent codes and projections of one checkpoint, cached in memory and in `<checkpoint>/projections/`.
+
+    Thread-safe: every session of the app shares one store per checkpoint. `projection()` computes
+    each key at most once at a time (later callers wait for, then reuse, the first one's result);
+    `request()` does the same on a background thread and returns a Future for slow methods.
+    """
+
+    def __init__(self, checkpoint_path: str | Path, model: VAE, dataset, max_points: int = MAX_POINTS):
+        self.path = Path(checkpoint_path)
+        self.folder = self.path / "projections"
+        self.model = model
+        self.dataset = dataset
+        self.max_points = max_points
+        self.fingerprint = weights_fingerprint(self.path)
+        self.disk_error: str | None = None  # why the cache could not be written, if it could not
+        self._guard = threading.Lock()
+        self._locks: dict[str, threading.Lock] = {}
+        self._codes: LatentCodes | None = None
+        self._projections: dict[str, Projection] = {}
+        self._jobs: dict[str, Future] = {}
+
+    def _lock(self, key: str) -> threading.Lock:
+        with self._guard:
+            return self._locks.setdefault(key, threading.Lock())
+
+    def _save(self, name: str, arrays: dict[str, np.ndarray]) -> None:
+        try:
+            _write_npz_atomically(self.folder / f"{name}.npz", {**arrays, "fingerprint": np.array(self.fingerprint)})
+        except OSError as error:  # e.g. a read-only checkpoints folder: the memory cache still works
+            self.disk_error = f"Could not save the projection cache in {self.folder}: {error.strerror or error}."
+
+    def codes(self) -> LatentCodes:
+        """The data set encoded by the model (computed once, then from memory or disk)."""
+        if self._codes is not None:
+            return self._codes
+        with self._lock("codes"):
+            if self._codes is None:
+                stored = _read_npz(self.folder / "codes.npz", self.fingerprint)
+                fields = ("mu", "sigma", "labels", "split", "index", "neg_elbo", "total_images")
+                if stored is not None and all(name in stored for name in fields) and stored["mu"].ndim == 2 \
+                        and stored["mu"].shape[1] == self.model.config.latent_dim:
+                    codes = LatentCodes(**{name: stored[name] for name in fields[:-1]}, total_images=int(stored["total_images"]))
+                else:
+                    codes = encode_dataset(self.model, self.dataset, max_points=self.max_points)
+                    self._save("codes", {name: getattr(codes, name) for name in fields[:-1]}
+                               | {"total_images": np.array(codes.total_images)})
+                self._codes = codes
+        return self._codes
+
+    def cached(self, method: str, dims: tuple[int, int] | None = None) -> Projection | None:
+        """The projection if it is in memory already, else None (never computes)."""
+        return self._projections.get(projection_key(method, dims))
+
+    def projection(self, method: str, dims: tuple[int, int] | None = None) -> Projection:
+        """The projection `method` of the codes: from memory, else from disk, else computed (and saved)."""
+        key = projection_key(method, dims)
+        found = self._projections.get(key)
+        if found is not None:
+            return found
+        with self._lock(key):
+            found = self._projections.get(key)
+            if found is None:
+                codes = self.codes()
+                found = self._load(key, method, codes) or self._compute_and_save(key, method, dims, codes)
+                self._projections[key] = found
+        return found
+
+    def request(self, method: str, dims: tuple[int, int] | None = None) -> Future:
+        """The projection as a Future: done at once when cached, else computed on a background thread."""
+        key = projection_key(method, dims)
+        found = self._projections.get(key)
+        if found is not None:
+            done: Future = Future()
+            done.set_result(found)
+            return done
+        with self._guard:
+            job = self._jobs.get(key)
+            if job is None or (job.done() and job.exception() is not None):
+                job = self._jobs[key] = _background.submit(self.projection, method, dims)
+            return job
+
+    def _load(self, key: str, method: str, codes: LatentCodes) -> Projection | None:
+        if method not in ("pca", "umap", "tsne"):
+            return None  # slices of the codes: nothing to save
+        stored = _read_npz(self.folder / f"{key}.npz", self.fingerprint)
+        if stored is None or "coords" not in stored or stored["coords"].shape != (len(codes), 2):
+            return None
+        if method == "pca":
+            ratio = tuple(float(r) for r in stored["explained_variance"])
+            return Projection(method, key, stored["coords"], (f"PC1 ({ratio[0]:.0%})", f"PC2 ({ratio[1]:.0%})"),
+                              note=f"The two principal components explain {ratio[0]:.1%} + {ratio[1]:.1%} = {sum(ratio):.1%} of the variance of the codes.",
+                              source="disk", explained_variance=ratio, pca_mean=stored["pca_mean"], pca_components=stored["pca_components"])
+        titles = ("UMAP 1", "UMAP 2") if method == "umap" else ("t-SNE 1", "t-SNE 2")
+        return Projection(method, key, stored["coords"], titles, note=str(stored["note"]), source="disk")
+
+    def _compute_and_save(self, key: str, method: str, dims, codes: LatentCodes) -> Projection:
+        projection = compute_projection(codes, method, dims)
+        if method == "pca":
+            self._save(key, {"coords": projection.coords, "explained_variance": np.array(projection.explained_variance),
+                             "pca_mean": projection.pca_mean, "pca_components": projection.pca_components})
+        elif method in ("umap", "tsne"):
+            self._save(key, {"coords": projection.coords, "note": np.array(projection.note)})
+        return projection
+
+    def umap_with_transform(self) -> Projection:
+        """The UMAP projection with a fitted reducer (refitted, same seed, when it came from disk)."""
+        projection = self.projection("umap")
+        if projection.reducer is not None:
+            return projection
+        with self._lock("umap"):
+            current = self._projections["umap"]
+            if current.reducer is None:
+                codes = self.codes()
+                refit = compute_projection(codes, "umap")
+                # The seeded fit reproduces the saved map; should numba or the platform differ,
+                # the refit's own coordinates are kept, so the transform and the map agree.
+                self._projections["umap"] = refit
+                current = refit
+        return current
+
+    def place(self, projection: Projection, mu: np.ndarray) -> Placed:
+        """New posterior means (M, D) on `projection` (UMAP refits when its reducer is not in memory)."""
+        if projection.method == "umap" and projection.reducer is None:
+            projection = self.umap_with_transform()
+        return projection.place(mu, self.codes())
+
+    @torch.no_grad()
+    def images(self, ids) -> torch.Tensor:
+        """Data set images (N, C, H, W) of global map ids."""
+        codes = self.codes()
+        ids = np.asarray(ids, dtype=np.int64).reshape(-1)
+        out = []
+        for i in ids:
+            images, _ = self.dataset.split("train" if codes.split[i] == 0 else "test")
+            out.append(images[int(codes.index[i])])
+        return torch.stack(out) if out else torch.empty((0, *self.model.config.image_shape))
+
+    @torch.no_grad()
+    def reconstructions(self, ids) -> torch.Tensor:
+        """Images (N, C, H, W) decoded from the posterior means of global map ids."""
+        mu = torch.from_numpy(self.codes().mu[np.asarray(ids, dtype=np.int64).reshape(-1)])
+        return self.model.decode_images(mu)
