@@ -8,8 +8,10 @@ the old checkpoint or the new one, whole.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import datetime as _dt
 import errno
+import functools
 import fcntl
 import json
 import os
@@ -93,6 +95,32 @@ def _fsync(path: Path) -> None:
         os.close(fd)
 
 
+def _exchange(first: Path, second: Path) -> bool:
+    """Swap two existing paths in one atomic step (Linux renameat2 with RENAME_EXCHANGE).
+
+    Returns False where the system or file system cannot; the caller then falls back to two
+    renames, which `recover_interrupted_saves` repairs if a kill lands between them.
+    """
+    renameat2 = getattr(_libc(), "renameat2", None)
+    if renameat2 is None:
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    if renameat2(at_fdcwd, os.fsencode(first), at_fdcwd, os.fsencode(second), rename_exchange) == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
+        return False
+    raise OSError(code, os.strerror(code), str(second))
+
+
+@functools.lru_cache(maxsize=1)
+def _libc():
+    try:
+        return ctypes.CDLL(None, use_errno=True)
+    except (OSError, TypeError):  # no C library to ask (e.g. Windows)
+        return None
+
+
 @contextlib.contextmanager
 def _folder_lock(root: Path):
     """Serialise renames in `root` across threads and processes (a killed holder releases it)."""
@@ -140,7 +168,7 @@ def save_checkpoint(folder: str | Path, model: VAE, *, dataset: dict, train: dic
         "model": model.config.to_dict(),
         "dataset": {**dataset, "image_shape": list(model.config.image_shape)},
         "train": train, "history": history,
-        "final_test": history[-1]["test"] if history else None,
+        "final_test": history[-1].get("test") if history and isinstance(history[-1], dict) else None,
         "versions": library_versions(),
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         **(extra or {}),
@@ -164,8 +192,16 @@ def save_checkpoint(folder: str | Path, model: VAE, *, dataset: dict, train: dic
                 if not overwrite:
                     raise CheckpointExistsError(f"A checkpoint named '{name}' already exists; choose another name or confirm overwriting it.")
                 retired = parent / f".{name}.old-{uuid.uuid4().hex[:8]}"
-                os.rename(folder, retired)
-                os.rename(staging, folder)
+                if _exchange(staging, folder):
+                    # One atomic step: `folder` now holds the new checkpoint and `staging` the old one.
+                    os.rename(staging, retired)
+                else:
+                    os.rename(folder, retired)
+                    try:
+                        os.rename(staging, folder)
+                    except OSError:
+                        os.rename(retired, folder)  # put the old checkpoint back before reporting
+                        raise
                 shutil.rmtree(retired, ignore_errors=True)
             else:
                 try:
