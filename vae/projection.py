@@ -343,6 +343,15 @@ def wait_for_umap_warmup(timeout: float | None = None) -> bool:
 # Slow projections of every checkpoint share two worker threads: two cores here, and a second
 # worker keeps one model's t-SNE from holding up another's UMAP.
 _background = ThreadPoolExecutor(max_workers=2, thread_name_prefix="projection")
+_submitted: list[Future] = []
+
+
+def wait_for_projections(timeout: float | None = None) -> bool:
+    """Block until every background projection submitted so far has finished; False on timeout."""
+    from concurrent.futures import wait
+
+    _, pending = wait(list(_submitted), timeout=timeout)
+    return not pending
 
 
 def weights_fingerprint(checkpoint_path: str | Path) -> str:
@@ -464,6 +473,7 @@ class ProjectionStore:
             job = self._jobs.get(key)
             if job is None or (job.done() and job.exception() is not None):
                 job = self._jobs[key] = _background.submit(self.projection, method, dims)
+                _submitted[:] = [*(f for f in _submitted if not f.done()), job]
             return job
 
     def _load(self, key: str, method: str, codes: LatentCodes) -> Projection | None:
