@@ -1,11 +1,12 @@
 """Generate: the latent pad (decodes in the browser while you drag), prior samples, interpolation."""
 
 import streamlit as st
+import torch
 
 import ui
 from vae import generate
 from vae.components import latent_pad, move_pad, pad_start, record_settled
-from vae.images import image_grid
+from vae.images import UPLOAD_TYPES, ImageInputError, image_grid, prepare_upload
 
 st.title("Generate")
 st.markdown(
@@ -92,14 +93,40 @@ st.markdown(
     "goes straight across; its middle codes are shorter than the ends, and in many dimensions short "
     "codes are rare under the prior. **Spherical** (slerp) follows the great circle, keeping the norm."
 )
-ends = st.columns([1, 1, 1, 2])
-index_a = ends[0].number_input("First test image", 0, len(test_images) - 1, 0, key="interp_a")
-index_b = ends[1].number_input("Second test image", 0, len(test_images) - 1, min(1, len(test_images) - 1), key="interp_b")
-steps = ends[2].slider("Frames", 3, 16, 10, key="interp_steps")
-methods = ends[3].multiselect("Paths", list(generate.INTERPOLATIONS), default=list(generate.INTERPOLATIONS), key="interp_methods")
-st.caption("Interpolation takes its two ends from the test set; to use your own image, upload it on the Upload & draw page.")
-ui.show_images(test_images[[index_a, index_b]], captions=["first", "second"], width=84)
-codes = generate.posterior_means(model, test_images[[index_a, index_b]])
+
+
+def pick_end(label: str, key: str, default_index: int):
+    """One end of the path, (1, C, H, W): a test image by number, or an upload prepared like on Upload & draw."""
+    source = st.radio(f"{label} image", ["test set", "upload"], horizontal=True, key=f"{key}_source")
+    if source == "test set":
+        index = st.number_input(f"{label} test image (0 to {len(test_images) - 1})", 0, len(test_images) - 1,
+                                min(default_index, len(test_images) - 1), key=key)
+        chosen = test_images[index:index + 1]
+    else:
+        upload = st.file_uploader(f"{label} image file", type=list(UPLOAD_TYPES), key=f"{key}_upload")
+        if upload is None:
+            st.info("Upload an image (PNG, JPEG, GIF, BMP, WebP or TIFF).")
+            return None
+        try:
+            chosen = prepare_upload(upload.getvalue(), model.config.image_shape, upload.name).x
+        except ImageInputError as error:
+            st.error(str(error))
+            return None
+    ui.show_images(chosen, width=84)
+    return chosen
+
+
+end_columns = st.columns(2)
+with end_columns[0]:
+    first = pick_end("First", "interp_a", 0)
+with end_columns[1]:
+    second = pick_end("Second", "interp_b", 1)
+options = st.columns([1, 2])
+steps = options[0].slider("Frames", 3, 16, 10, key="interp_steps")
+methods = options[1].multiselect("Paths", list(generate.INTERPOLATIONS), default=list(generate.INTERPOLATIONS), key="interp_methods")
+if first is None or second is None:
+    st.stop()
+codes = generate.posterior_means(model, torch.cat([first, second]))
 for method in methods:
     path = generate.interpolate(codes[0], codes[1], steps, method)
     norms = generate.code_norms(path)

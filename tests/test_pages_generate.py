@@ -21,7 +21,6 @@ SHIPPED_NAMES = sorted(p.name for p in SHIPPED.iterdir() if p.is_dir() and not p
 
 def open_generate(app_test, checkpoint: str):
     app_test.session_state["checkpoint_name"] = checkpoint
-    app_test.run()
     app_test.switch_page("pages/generate.py")
     app_test.run()
     assert not app_test.exception, [e.value for e in app_test.exception]
@@ -64,63 +63,68 @@ def test_generate_page_renders_and_sends_the_pad_its_decoder(app_test, name):
     assert "linear" in captions and "spherical" in captions and "seed 0" in captions
 
 
-def test_weights_message_is_the_same_on_every_rerun(app_test):
-    # Streamlit's message cache only spares the browser a resend when the element is byte-identical.
+def test_a_new_seed_redraws_the_prior_grid_but_the_weights_are_not_resent(app_test):
     at = open_generate(app_test, "mnist5k-mlp-z2")
-    first = [e.proto.SerializeToString() for e in at.get("bidi_component") if "-weights-" in e.key]
-    at.number_input(key="prior_seed").set_value(5).run()
-    again = [e.proto.SerializeToString() for e in at.get("bidi_component") if "-weights-" in e.key]
-    assert first == again and len(first) == 1
-
-
-def test_prior_grid_follows_the_seed(app_test):
-    at = open_generate(app_test, "mnist5k-mlp-z2")
+    weights = [e.proto.SerializeToString() for e in at.get("bidi_component") if "-weights-" in e.key]
     grid_seed_0 = image_urls(at)
     at.number_input(key="prior_seed").set_value(7).run()
-    grid_seed_7 = image_urls(at)
-    assert grid_seed_7 != grid_seed_0
+    assert image_urls(at) != grid_seed_0
+    # Streamlit's message cache spares the browser a resend only when the element is byte-identical.
+    assert [e.proto.SerializeToString() for e in at.get("bidi_component") if "-weights-" in e.key] == weights
     at.number_input(key="prior_seed").set_value(0).run()
     assert image_urls(at) == grid_seed_0
 
 
-def test_interpolation_paths_can_be_chosen(app_test):
-    at = open_generate(app_test, "mnist5k-conv-z16")
+def png_of_test_image(index: int) -> bytes:
+    from vae.data import load_dataset
+
+    return generate.image_png(load_dataset("mnist5k").test_images[index], width=28)
+
+
+def strip_captions(at) -> list[str]:
+    return [c for image in at.get("image") for c in image.captions if c.startswith(generate.INTERPOLATIONS)]
+
+
+def test_interpolation_ends_from_uploads_and_a_choice_of_paths(app_test):
+    at = open_generate(app_test, "mnist5k-mlp-z2")
+    at.radio(key="interp_a_source").set_value("upload").run()
+    assert any("Upload an image" in info.value for info in at.info)
+    assert strip_captions(at) == []
+    at.file_uploader(key="interp_a_upload").set_value(("seven.png", png_of_test_image(0), "image/png")).run()
+    assert not at.error
+    assert [c.split(":")[0] for c in strip_captions(at)] == ["linear", "spherical"]
+    # A bad file gets its message, the page stays up, and no strip is drawn from it.
+    at.radio(key="interp_b_source").set_value("upload").run()
+    at.file_uploader(key="interp_b_upload").set_value(("notes.png", b"this is text, not a picture", "image/png")).run()
+    assert not at.exception
+    assert any("notes.png" in error.value for error in at.error)
+    assert strip_captions(at) == []
+    at.radio(key="interp_b_source").set_value("test set").run()
     at.multiselect(key="interp_methods").set_value(["spherical"]).run()
-    captions = [c for image in at.get("image") for c in image.captions]
-    assert any(c.startswith("spherical") for c in captions) and not any(c.startswith("linear") for c in captions)
+    assert [c.split(":")[0] for c in strip_captions(at)] == ["spherical"]
     at.multiselect(key="interp_methods").set_value([]).run()
     assert any("at least one path" in info.value for info in at.info)
 
 
-def test_start_from_a_data_set_image_moves_the_pad_to_its_posterior_mean(app_test):
-    at = open_generate(app_test, "mnist5k-conv-z16")
-    before = components(at)["pad"]
-    at.number_input(key="pad_image_index").set_value(3).run()
-    at.button(key="pad_from_image").click().run()
-    pad = components(at)["pad"]
-    checkpoint = load_checkpoint(SHIPPED / "mnist5k-conv-z16")
-    from vae.data import load_dataset
-
-    image = load_dataset("mnist5k").test_images[3:4]
-    expected = generate.posterior_means(checkpoint.model, image)[0]
-    assert pad["token"] > before["token"]
-    assert torch.allclose(torch.tensor(pad["z"]), expected, atol=1e-5)
-    # The chosen code is also the page-to-page hand-over code.
-    assert at.session_state["pad_z_model"] == "mnist5k-conv-z16"
-
-
-def test_a_code_handed_over_by_another_page_starts_the_pad(app_test):
-    app_test.session_state["pad_z"] = [1.5, -0.25]
-    app_test.session_state["pad_z_model"] = "mnist5k-mlp-z2"
-    at = open_generate(app_test, "mnist5k-mlp-z2")
-    assert components(at)["pad"]["z"] == [1.5, -0.25]
-
-
-def test_a_code_for_another_model_is_ignored(app_test):
+def test_the_pad_starts_from_a_handed_over_code_or_a_data_set_image(app_test):
     app_test.session_state["pad_z"] = [1.5, -0.25]
     app_test.session_state["pad_z_model"] = "digits-mlp-z2"
     at = open_generate(app_test, "mnist5k-mlp-z2")
-    assert components(at)["pad"]["z"] == [0.0, 0.0]
+    assert components(at)["pad"]["z"] == [0.0, 0.0]  # a code for another model is ignored
+    at.session_state["pad_z_model"] = "mnist5k-mlp-z2"
+    at.run()
+    handed = components(at)["pad"]
+    assert handed["z"] == [1.5, -0.25]
+    at.number_input(key="pad_image_index").set_value(3).run()
+    at.button(key="pad_from_image").click().run()
+    pad = components(at)["pad"]
+    from vae.data import load_dataset
+
+    expected = generate.posterior_means(load_checkpoint(SHIPPED / "mnist5k-mlp-z2").model, load_dataset("mnist5k").test_images[3:4])[0]
+    assert pad["token"] > handed["token"]
+    assert torch.allclose(torch.tensor(pad["z"]), expected, atol=1e-5)
+    # The chosen code is also the page-to-page hand-over code.
+    assert at.session_state["pad_z"] == pad["z"] and at.session_state["pad_z_model"] == "mnist5k-mlp-z2"
 
 
 def test_sliders_shown_and_pad_dimensions_are_chosen_in_python(app_test):
