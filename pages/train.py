@@ -13,6 +13,7 @@ from vae.models import ARCHITECTURES, LIKELIHOODS, MAX_LATENT_DIM
 from vae.train import TrainConfig, TrainConfigError
 
 JOB_KEY = "train_job"
+names = dataset_names()
 ANNOUNCED_KEY = "train_announced"
 manager = jobs.shared_manager()
 
@@ -28,6 +29,11 @@ st.write(
 def open_run(job_id: str) -> None:
     st.session_state[JOB_KEY] = job_id
     st.query_params["job"] = job_id
+
+
+def suggest_name() -> None:
+    """A free checkpoint name for the chosen data set (a callback, so it may set the widget's value)."""
+    st.session_state["train_name"] = manager.suggest_name(f"{st.session_state.get('train_dataset', names[0])}-run")
 
 
 def draw_run(job: jobs.Job) -> None:
@@ -98,9 +104,10 @@ elif job_id:
 # ---- a new run
 running = current is not None and current.status not in jobs.DONE
 with st.expander("New run", expanded=not running):
-    names = dataset_names()
-    base = st.selectbox("Data set", names, key="train_dataset",
+    base = st.selectbox("Data set", names, key="train_dataset", on_change=suggest_name,
                         format_func=lambda name: REGISTRY[name].title if name in REGISTRY else name)
+    if "train_name" not in st.session_state:
+        suggest_name()
     entry = REGISTRY[base]
     folder_path = data_dir = ""
     if entry.prefix:
@@ -131,7 +138,7 @@ with st.expander("New run", expanded=not running):
         device = left.selectbox("Device", devices, key="train_device",
                                 help="auto uses a GPU when there is one.")
         middle.caption(f"auto picks **{resolve_device('auto')}** on this server.")
-        name = right.text_input("Checkpoint name", value=manager.suggest_name(f"{base}-run"), key=f"train_name_{base}", max_chars=64,
+        name = right.text_input("Checkpoint name", key="train_name", max_chars=64,
                                 help="Letters, digits, - and _. The model is saved under this name when the run ends.")
         overwrite = right.checkbox("Replace a checkpoint of the same name", key="train_overwrite")
         start = st.form_submit_button("Start training", type="primary", key="train_start")
@@ -151,7 +158,7 @@ if start:
         st.error(str(error))
     else:
         open_run(job.id)
-        st.session_state.pop(f"train_name_{base}", None)  # the next run gets a fresh suggested name
+        st.session_state.pop("train_name", None)  # the next run gets a fresh suggested name
         st.rerun()
 
 # ---- every run this server knows, so any run (and its checkpoint) can be found again

@@ -34,7 +34,7 @@ def start_training(at, name: str, epochs: int = 1, dataset: str = "digits"):
     at.selectbox(key="train_dataset").set_value(dataset).run()
     at.number_input(key="train_epochs").set_value(epochs)
     at.number_input(key="train_batch").set_value(256)
-    at.text_input(key=f"train_name_{dataset}").set_value(name)
+    at.text_input(key="train_name").set_value(name)
     return at.button(key="train_start").click().run()
 
 
@@ -149,7 +149,7 @@ def test_a_data_set_that_cannot_load_is_a_message_on_the_page(app_test, tmp_path
     at = open_page(app_test.run(), "pages/train.py")
     at.selectbox(key="train_dataset").set_value("folder").run()
     at.text_input(key="train_folder").set_value(str(tmp_path / "no-such-folder"))
-    at.text_input(key="train_name_folder").set_value("from-a-folder")
+    at.text_input(key="train_name").set_value("from-a-folder")
     at.button(key="train_start").click().run()
     job = job_of(at)
     assert job.wait(WAIT).status == jobs.ERROR
