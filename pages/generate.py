@@ -116,11 +116,12 @@ def pick_end(label: str, key: str, default_index: int):
     return chosen
 
 
+default_first, default_second = generate.contrasting_pair(test_labels)
 end_columns = st.columns(2)
 with end_columns[0]:
-    first = pick_end("First", "interp_a", 0)
+    first = pick_end("First", "interp_a", default_first)
 with end_columns[1]:
-    second = pick_end("Second", "interp_b", 1)
+    second = pick_end("Second", "interp_b", default_second)
 options = st.columns([1, 2])
 steps = options[0].slider("Frames", 3, 16, 10, key="interp_steps")
 methods = options[1].multiselect("Paths", list(generate.INTERPOLATIONS), default=list(generate.INTERPOLATIONS), key="interp_methods")

@@ -106,6 +106,12 @@ def test_interpolation_refuses_bad_arguments():
         generate.interpolate(a, torch.zeros(4), 5)
 
 
+def test_default_interpolation_ends_differ_in_label():
+    assert generate.contrasting_pair(torch.tensor([0, 0, 0, 7, 1])) == (0, 3)
+    assert generate.contrasting_pair(torch.tensor([2, 2, 2])) == (0, 1)
+    assert generate.contrasting_pair(None) == (0, 1)
+
+
 def test_typical_norm_is_square_root_of_the_dimension():
     assert generate.typical_norm(16) == 4.0
     assert math.isclose(generate.code_norms(torch.full((1, 4), 0.5))[0].item(), 1.0)

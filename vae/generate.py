@@ -78,6 +78,16 @@ def posterior_means(model: VAE, images: torch.Tensor) -> torch.Tensor:
         return model.encode(images.to(model.device)).mean.cpu()
 
 
+def contrasting_pair(labels: torch.Tensor | None) -> tuple[int, int]:
+    """Two image indices worth interpolating between by default: the first image, and the first one
+    with a different label (0 and 1 when there are no labels or only one class; callers clamp to their size)."""
+    if labels is not None and len(labels) > 1:
+        different = torch.nonzero(labels != labels[0]).flatten()
+        if len(different):
+            return 0, int(different[0])
+    return 0, 1
+
+
 def interpolate(z_start: torch.Tensor, z_end: torch.Tensor, steps: int, method: str = "linear") -> torch.Tensor:
     """`steps` codes (steps, D) from z_start to z_end, both ends included.
 
