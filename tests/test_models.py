@@ -170,3 +170,26 @@ def test_decoder_spec_is_plain_json():
 
     spec = VAE(ModelConfig(arch="conv", image_shape=(1, 28, 28), latent_dim=16)).decoder_spec()
     assert json.loads(json.dumps(spec)) == spec
+
+
+def test_conv_output_starts_at_the_log_odds_of_each_channels_mean_pixel():
+    torch.manual_seed(0)
+    x = torch.rand(50, 3, 32, 32) * torch.tensor([0.1, 0.5, 0.9])[:, None, None]
+    model = VAE(ModelConfig(arch="conv", image_shape=(3, 32, 32), latent_dim=4))
+    model.start_output_at_mean(x)
+    expected = torch.logit(x.mean(dim=(0, 2, 3)))
+    assert torch.allclose(model.decoder[-1].bias, expected, atol=1e-5)
+    with torch.no_grad():  # a zero-weight decoder would now draw exactly the mean image
+        model.decoder[-1].weight.zero_()
+        assert torch.allclose(model.decode_images(torch.zeros(1, 4))[0].mean(dim=(1, 2)), x.mean(dim=(0, 2, 3)), atol=1e-5)
+
+
+def test_mlp_output_keeps_pytorchs_default_start_and_black_images_stay_finite():
+    torch.manual_seed(0)
+    model = VAE(ModelConfig(arch="mlp", image_shape=(1, 8, 8), latent_dim=2))
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    model.start_output_at_mean(torch.rand(10, 1, 8, 8))
+    assert all(torch.equal(v, model.state_dict()[k]) for k, v in before.items())
+    conv = VAE(ModelConfig(arch="conv", image_shape=(1, 8, 8), latent_dim=2))
+    conv.start_output_at_mean(torch.zeros(10, 1, 8, 8))
+    assert torch.isfinite(conv.decoder[-1].bias).all()

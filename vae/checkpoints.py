@@ -186,6 +186,7 @@ def save_checkpoint(folder: str | Path, model: VAE, *, dataset: dict, train: dic
         (staging / CONFIG_FILE).write_text(json.dumps(config, indent=1, allow_nan=False))
         for file in (WEIGHTS_FILE, CONFIG_FILE):
             _fsync(staging / file)
+            os.chmod(staging / file, 0o644)  # readable like any other file the user saves
         os.chmod(staging, 0o755)
         with _folder_lock(parent):
             if folder.exists():

@@ -165,6 +165,24 @@ class VAE(nn.Module):
         z = torch.randn((n, self.config.latent_dim), generator=generator, device=generator.device if generator else self.device)
         return self.decode_images(z.to(self.device))
 
+    @torch.no_grad()
+    def start_output_at_mean(self, images: torch.Tensor) -> None:
+        """Start a conv decoder's output at the mean brightness of `images` (N, C, H, W) in [0, 1].
+
+        A transposed convolution has one output bias per channel, and Adam at lr 1e-3 moves it by
+        about 1e-3 a step: from PyTorch's default (about 0, a grey image) it would need thousands of
+        steps to reach the dark background of digits (log-odds about -2), and training sits on a
+        plateau near the mean image meanwhile. So the bias starts at the log-odds of each channel's
+        mean pixel. The MLP's last layer has a bias per pixel and leaves that plateau by itself, so it
+        keeps PyTorch's default start (the one the canonical example uses). Works for both
+        likelihoods, whose means are sigmoid(decoder output).
+        """
+        last = self.decoder[-1]
+        if self.config.arch != "conv" or not isinstance(last, nn.ConvTranspose2d) or len(images) == 0:
+            return
+        mean = images.to(last.bias.device, torch.float32).mean(dim=(0, 2, 3)).clamp(1e-3, 1 - 1e-3)
+        last.bias.copy_(torch.logit(mean))
+
     def decoder_spec(self) -> list[dict]:
         """The decoder as a list of plain ops (for a decoder written in another language, e.g. JS).
 

@@ -157,6 +157,7 @@ def train(model_config: ModelConfig, train_config: TrainConfig, *, dataset: Data
         raise ModelConfigError(f"The model expects images {model_config.image_shape}, the data set has {dataset.image_shape}.")
     torch.manual_seed(train_config.seed)
     model = build_model(model_config, device)
+    model.start_output_at_mean(dataset.train_images)
     optimizer = _adam(model, train_config.lr, device)
     train_images = dataset.train_images.to(device)
     test_images = dataset.test_images.to(device)
@@ -192,7 +193,7 @@ def train(model_config: ModelConfig, train_config: TrainConfig, *, dataset: Data
             loss = parts.loss(beta)
             if not torch.isfinite(loss):
                 status = "nan"
-                message = (f"The loss became {float(loss)} at epoch {epoch}, step {step}; training was refused from there. "
+                message = (f"The loss became {float(loss.detach())} at epoch {epoch}, step {step}; training was refused from there. "
                            f"Kept the weights of the last complete epoch ({len(history)}). Try a smaller learning rate.")
                 break
             optimizer.zero_grad(set_to_none=True)
@@ -252,7 +253,7 @@ def _bounded(kind, low, high, what):
         try:
             value = kind(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"{what} must be a {kind.__name__}, not {text!r}")
+            raise argparse.ArgumentTypeError(f"{what} must be {'a whole number' if kind is int else 'a number'}, not {text!r}")
         if not (low <= value <= high) or (kind is float and not math.isfinite(value)):
             raise argparse.ArgumentTypeError(f"{what} must be between {low} and {high}, not {text}")
         return value
@@ -313,7 +314,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(str(error))
 
     stop = threading.Event()
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    # Ctrl-C stops between steps and the last complete epoch is saved; the old handler comes back after.
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    previous_handler = signal.signal(signal.SIGINT, lambda *_: stop.set()) if in_main_thread else None
     bar = tqdm(total=args.epochs * math.ceil(len(dataset.train_images) / args.batch_size), unit="step", dynamic_ncols=True)
 
     def on_event(event: TrainEvent) -> None:
@@ -324,8 +327,12 @@ def main(argv: list[str] | None = None) -> int:
             test = event.record["test"]
             bar.write(f"epoch {event.epoch:3d}  test recon {test['recon']:8.2f}  kl {test['kl']:7.2f}  -ELBO {test['total']:8.2f} nats/image")
 
-    result = train(model_config, train_config, dataset=dataset, on_event=on_event, stop=stop)
-    bar.close()
+    try:
+        result = train(model_config, train_config, dataset=dataset, on_event=on_event, stop=stop)
+    finally:
+        bar.close()
+        if in_main_thread:
+            signal.signal(signal.SIGINT, previous_handler)
     print(result.message, file=sys.stderr if result.status != "finished" else sys.stdout)
     if not result.history:
         print("No epoch completed, so no checkpoint was written.", file=sys.stderr)

@@ -1,0 +1,182 @@
+"""The one training loop: events, per-epoch history, stopping between steps, refusing NaN/inf."""
+
+from __future__ import annotations
+
+import math
+import threading
+
+import pytest
+import torch
+
+import vae.train as train_module
+from vae.data import load_dataset
+from vae.losses import ELBOParts
+from vae.models import ModelConfig, ModelConfigError
+from vae.train import (PREVIEW_COUNT, EpochEvent, StepEvent, TrainConfig, TrainConfigError, TrainResult, evaluate,
+                       train)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """Tiny models train faster on one thread, and far faster when the shared 2 cores are busy."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return load_dataset("digits")
+
+
+def model_config(latent_dim=3):
+    return ModelConfig(image_shape=(1, 8, 8), latent_dim=latent_dim, hidden=(64,))
+
+
+def settings(**overrides) -> TrainConfig:
+    return TrainConfig(**{"dataset": "digits", "epochs": 2, "batch_size": 128, "seed": 3, "device": "cpu", **overrides})
+
+
+def same_weights(a, b) -> bool:
+    return all(torch.equal(value, b.state_dict()[key]) for key, value in a.state_dict().items())
+
+
+def test_every_step_and_epoch_is_reported_with_its_figures(digits):
+    events = []
+    result = train(model_config(), settings(epochs=2), dataset=digits, on_event=events.append)
+    steps = [e for e in events if isinstance(e, StepEvent)]
+    epochs = [e for e in events if isinstance(e, EpochEvent)]
+    per_epoch = math.ceil(len(digits.train_images) / 128)
+    assert len(steps) == 2 * per_epoch and len(epochs) == 2
+    assert [(e.epoch, e.step) for e in steps] == [(ep, st) for ep in (1, 2) for st in range(1, per_epoch + 1)]
+    for event in steps:
+        assert event.steps_per_epoch == per_epoch and event.epochs == 2
+        assert event.total == pytest.approx(event.recon + event.kl, rel=1e-5)
+        assert event.images_per_second > 0 and event.elapsed_seconds >= 0
+        assert event.preview is None or event.preview.shape == (2 * PREVIEW_COUNT, 1, 8, 8)
+    assert steps[0].preview is None  # a preview at most once a second, not on every step
+    for event, record in zip(epochs, result.history):
+        assert event.record is record
+        assert event.preview.shape == (2 * PREVIEW_COUNT, 1, 8, 8)
+        assert torch.equal(event.preview[:PREVIEW_COUNT], digits.test_images[:PREVIEW_COUNT])
+        assert event.preview.min() >= 0 and event.preview.max() <= 1
+    # Epoch events come after that epoch's steps and before the next epoch's.
+    assert events.index(epochs[0]) == per_epoch
+
+
+def test_history_has_one_entry_per_epoch_with_the_issues_keys(digits):
+    result = train(model_config(latent_dim=4), settings(epochs=3), dataset=digits)
+    assert isinstance(result, TrainResult)
+    assert result.status == "finished" and result.epochs_completed == 3 and result.device == "cpu"
+    assert [entry["epoch"] for entry in result.history] == [1, 2, 3]
+    for entry in result.history:
+        assert {"epoch", "train", "test", "kl_per_dim"} <= set(entry)
+        assert set(entry["train"]) == set(entry["test"]) == {"recon", "kl", "total"}
+        for split in ("train", "test"):
+            figures = entry[split]
+            assert all(isinstance(v, float) and math.isfinite(v) for v in figures.values())
+            assert figures["total"] == pytest.approx(figures["recon"] + figures["kl"], rel=1e-6)
+        assert len(entry["kl_per_dim"]) == 4
+        assert sum(entry["kl_per_dim"]) == pytest.approx(entry["test"]["kl"], rel=1e-4)
+    assert result.history[-1]["test"]["total"] < result.history[0]["test"]["total"]  # it learns
+    assert not result.model.training
+
+
+def test_the_recorded_test_figures_are_the_evaluation_of_the_returned_model(digits):
+    config = settings(epochs=1)
+    result = train(model_config(), config, dataset=digits)
+    again = evaluate(result.model, digits.test_images, seed=config.seed)
+    assert again["total"] == pytest.approx(result.history[-1]["test"]["total"], rel=1e-5)
+    assert again["kl_per_dim"] == pytest.approx(result.history[-1]["kl_per_dim"], rel=1e-5)
+
+
+def test_kl_warm_up_is_recorded_per_epoch(digits):
+    result = train(model_config(), settings(epochs=3, beta=2.0, warmup_epochs=2), dataset=digits)
+    assert [entry["beta"] for entry in result.history] == [1.0, 2.0, 2.0]
+
+
+def test_beta_changes_what_is_learned(digits):
+    plain = train(model_config(), settings(epochs=2), dataset=digits)
+    heavy = train(model_config(), settings(epochs=2, beta=20.0), dataset=digits)
+    assert heavy.history[-1]["test"]["kl"] < plain.history[-1]["test"]["kl"]
+
+
+def test_stop_between_steps_keeps_the_last_complete_epoch(digits):
+    stop = threading.Event()
+
+    def stop_in_epoch_two(event):
+        if isinstance(event, StepEvent) and event.epoch == 2 and event.step == 3:
+            stop.set()
+
+    stopped = train(model_config(), settings(epochs=4), dataset=digits, on_event=stop_in_epoch_two, stop=stop)
+    one_epoch = train(model_config(), settings(epochs=1), dataset=digits)
+    assert stopped.status == "stopped" and "epoch 2" in stopped.message
+    assert len(stopped.history) == 1 and stopped.history[0]["test"] == one_epoch.history[0]["test"]
+    assert same_weights(stopped.model, one_epoch.model)
+
+
+def test_stop_before_the_first_step_keeps_nothing(digits):
+    stop = threading.Event()
+    stop.set()
+    result = train(model_config(), settings(), dataset=digits, stop=stop)
+    assert result.status == "stopped" and result.history == [] and "0 complete" in result.message
+
+
+@pytest.mark.parametrize("bad_value", [float("nan"), float("inf")])
+def test_a_non_finite_loss_is_refused_with_a_clear_message_and_the_last_good_weights_kept(digits, monkeypatch, bad_value):
+    real_elbo_parts = train_module.elbo_parts
+    per_epoch = math.ceil(len(digits.train_images) / 128)
+    training_calls = []
+
+    def turns_bad_in_epoch_two(model, x, *args, **kwargs):
+        parts = real_elbo_parts(model, x, *args, **kwargs)
+        if "generator" in kwargs:  # the test-split evaluation
+            return parts
+        training_calls.append(1)
+        if len(training_calls) == per_epoch + 2:
+            return ELBOParts(recon=parts.recon * bad_value, kl=parts.kl, kl_per_dim=parts.kl_per_dim)
+        return parts
+
+    monkeypatch.setattr(train_module, "elbo_parts", turns_bad_in_epoch_two)
+    events = []
+    result = train(model_config(), settings(epochs=3), dataset=digits, on_event=events.append)
+    monkeypatch.undo()
+    one_epoch = train(model_config(), settings(epochs=1), dataset=digits)
+
+    assert result.status == "nan"
+    assert f"became {bad_value}" in result.message and "epoch 2, step 2" in result.message
+    assert "smaller learning rate" in result.message
+    assert len(result.history) == 1
+    assert same_weights(result.model, one_epoch.model)
+    assert all(torch.isfinite(p).all() for p in result.model.parameters())
+    assert len(training_calls) == per_epoch + 2  # nothing ran after the bad step
+    assert max(e.epoch for e in events if isinstance(e, EpochEvent)) == 1
+
+
+def test_a_huge_learning_rate_never_leaves_non_finite_weights(digits):
+    result = train(ModelConfig(image_shape=(1, 8, 8), latent_dim=2, hidden=(32,), likelihood="gaussian",
+                               gaussian_sigma=1e-3), settings(epochs=3, lr=1.0), dataset=digits)
+    assert result.status in ("finished", "nan")
+    assert all(torch.isfinite(p).all() for p in result.model.parameters())
+    if result.status == "nan":
+        assert "smaller learning rate" in result.message and len(result.history) < 3
+
+
+def test_a_model_for_another_image_shape_is_refused_before_training(digits):
+    with pytest.raises(ModelConfigError, match="expects images"):
+        train(ModelConfig(image_shape=(1, 28, 28)), settings(), dataset=digits)
+
+
+@pytest.mark.parametrize("field, value", [
+    ("epochs", 0), ("epochs", 2.5), ("batch_size", 0), ("lr", 0.0), ("lr", float("nan")), ("lr", 2.0),
+    ("beta", -1.0), ("beta", float("inf")), ("warmup_epochs", -1.0),
+])
+def test_nonsense_training_settings_are_refused(field, value):
+    with pytest.raises(TrainConfigError):
+        settings(**{field: value})
+
+
+def test_the_data_set_is_loaded_by_name_when_not_given():
+    result = train(model_config(), settings(epochs=1))
+    assert result.history[0]["epoch"] == 1
