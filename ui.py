@@ -144,9 +144,10 @@ def projection_picker(latent_dim: int, with_split: bool = True) -> tuple[str, tu
     from vae.projection import METHOD_TITLES
 
     methods = [m for m in METHOD_TITLES if (m != "latent" or latent_dim == 2) and (m != "dims" or latent_dim > 2)]
-    choice = {"method": methods[0], "dims": (0, 1), "split": "all", **st.session_state.get(MAP_CHOICE_KEY, {})}
+    default = "latent" if latent_dim == 2 else "pca"
+    choice = {"method": default, "dims": (0, 1), "split": "all", **st.session_state.get(MAP_CHOICE_KEY, {})}
     if choice["method"] not in methods:
-        choice["method"] = methods[0]
+        choice["method"] = default
     columns = st.columns([2, 1, 1, 2] if with_split else [2, 1, 1])
     method = columns[0].selectbox("Projection", methods, index=methods.index(choice["method"]), format_func=METHOD_TITLES.get,
                                  key="map_method")
@@ -170,11 +171,18 @@ def wait_for_projection(store, method: str, dims: tuple[int, int] | None):
     panel that reruns the page when it is done (returns None meanwhile)."""
     from concurrent.futures import TimeoutError as FutureTimeout
 
-    from vae.projection import ProjectionError, start_umap_warmup
+    from vae.projection import SLOW_METHODS, ProjectionError, start_umap_warmup
 
     if method == "dims" and dims is not None and dims[0] == dims[1]:
         st.warning("Choose two different latent dimensions.")
         return None
+    if method not in SLOW_METHODS:  # milliseconds (PCA's first sklearn import aside): no thread needed
+        try:
+            with st.spinner("Projecting the codes…"):
+                return store.projection(method, dims)
+        except ProjectionError as error:
+            st.warning(str(error))
+            return None
     if method == "umap":
         start_umap_warmup()  # no-op when app.py already started it; shows its progress meanwhile
     future = store.request(method, dims)

@@ -311,10 +311,11 @@ def _run_umap_warmup() -> None:
             warnings.simplefilter("ignore")
             # Both neighbour searches get compiled: exact (under 4,096 points) and NN-descent (above,
             # forced here on a tiny array), as do the layout optimiser and the transform's search.
-            umap.UMAP(n_components=2, **{**UMAP_SETTINGS, "n_epochs": 20}).fit(points)
-            reducer = umap.UMAP(n_components=2, force_approximation_algorithm=True, **{**UMAP_SETTINGS, "n_epochs": 20}).fit(points)
+            exact = umap.UMAP(n_components=2, **{**UMAP_SETTINGS, "n_epochs": 20}).fit(points)
+            approximate = umap.UMAP(n_components=2, force_approximation_algorithm=True, **{**UMAP_SETTINGS, "n_epochs": 20}).fit(points)
             _set_warmup(stage="compiling transform", step=2)
-            reducer.transform(points[:4])
+            exact.transform(points[:4])
+            approximate.transform(points[:4])
         _set_warmup(stage="ready", step=3, finished=time.monotonic())
     except Exception as error:  # the map still works without UMAP; the page shows why
         _set_warmup(stage="failed", error=f"{type(error).__name__}: {error}", finished=time.monotonic())

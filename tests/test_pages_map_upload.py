@@ -1,0 +1,172 @@
+"""AppTest of the Latent map (each projection, picking a point) and Upload & draw (good and bad files)."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+
+from image_samples import BAD_FILES, encode, paper_digit
+from vae.projection import wait_for_projections, wait_for_umap_warmup
+
+MAP = "pages/latent_map.py"
+UPLOAD = "pages/upload.py"
+
+
+@pytest.fixture(autouse=True)
+def no_warmup(monkeypatch):
+    # The warm-up thread is for servers; here UMAP compiles only in the tests that choose it.
+    monkeypatch.setenv("LATENT_LAB_UMAP_WARMUP", "0")
+
+
+def no_errors(at) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+
+
+def open_page(at, page: str, model: str | None = None):
+    at.run()
+    if model:
+        at.sidebar.selectbox(key="checkpoint_name").set_value(model).run()
+    at.switch_page(page).run()
+    return at
+
+
+def choose_projection(at, method_title: str):
+    """Pick a projection; slow ones finish on a background thread, then the page is run again."""
+    at.selectbox(key="map_method").set_value(method_title).run()
+    if any("Computing" in p.proto.text or "compiling" in p.proto.text for p in at.get("progress")):
+        assert wait_for_projections(timeout=300)
+        at.run()
+    return at
+
+
+def captions(at) -> str:
+    return "\n".join(c.value for c in at.caption)
+
+
+def test_map_of_a_2d_latent_shows_codes_manifold_and_a_picked_point(app_test):
+    at = open_page(app_test, MAP)
+    no_errors(at)
+    assert at.selectbox(key="map_method").value == "latent"
+    assert "5,000 points" in captions(at)
+    assert "39% and 86%" in captions(at)  # the prior's circles are explained beside the manifold
+    assert len(at.get("plotly_chart")) == 2  # the map and the decoded manifold
+    assert at.session_state["map_projection"]["method"] == "latent"
+
+    at.number_input(key="map_pick").set_value(4321).run()
+    no_errors(at)
+    assert [s.value for s in at.main.subheader] == ["Image #4321"]
+    assert len(at.get("plotly_chart")) == 3  # plus the posterior with its one-sigma ellipse
+    assert len(at.session_state["pad_z"]) == 2 and all(isinstance(v, float) for v in at.session_state["pad_z"])
+    assert at.session_state["pad_z_model"] == "mnist5k-mlp-z2"
+    assert any("Generate" in s.value for s in at.success)
+
+    at.radio(key="map_split").set_value("test").run()
+    no_errors(at)
+    assert "500 points" in captions(at)
+
+
+def test_map_of_a_16d_latent_with_pca_and_two_dimensions(app_test, checkpoint_root):
+    at = open_page(app_test, MAP, "mnist5k-conv-z16")
+    no_errors(at)
+    assert at.selectbox(key="map_method").value == "pca"  # a 16-D latent cannot be drawn as itself
+    assert "principal components explain" in captions(at)
+    assert (checkpoint_root / "mnist5k-conv-z16" / "projections" / "pca.npz").is_file()
+
+    choose_projection(at, "dims")
+    at.selectbox(key="map_dim_x").set_value(3).run()
+    at.selectbox(key="map_dim_y").set_value(7).run()
+    no_errors(at)
+    assert at.session_state["map_projection"]["dims"] == (3, 7)
+
+    at.number_input(key="map_pick").set_value(12).run()
+    no_errors(at)
+    assert len(at.session_state["pad_z"]) == 16
+
+    at.selectbox(key="map_dim_y").set_value(3).run()
+    assert any("two different" in w.value for w in at.warning)
+
+    # Back to the 2-D model: the projection falls back to one it offers.
+    at.sidebar.selectbox(key="checkpoint_name").set_value("mnist5k-mlp-z2").run()
+    no_errors(at)
+    assert at.selectbox(key="map_method").value in ("latent", "dims", "pca")
+
+
+def test_tsne_map_and_an_upload_placed_by_nearest_neighbours(app_test):
+    at = open_page(app_test, MAP, "digits-mlp-z2")
+    choose_projection(at, "tsne")
+    no_errors(at)
+    assert "t-SNE with perplexity" in captions(at)
+
+    at.switch_page(UPLOAD).run()
+    at.file_uploader(key="upload_files").set_value(("mine.png", encode(paper_digit()), "image/png")).run()
+    no_errors(at)
+    assert "t-SNE cannot place new points" in captions(at)
+
+
+def test_umap_map_and_an_upload_placed_by_transform(app_test):
+    app_test.default_timeout = 400  # numba compiles UMAP's transform in this process (minutes on a busy machine)
+    at = open_page(app_test, MAP, "digits-mlp-z2")
+    choose_projection(at, "umap")
+    no_errors(at)
+    assert "UMAP with 15 neighbours" in captions(at)
+    assert wait_for_umap_warmup(timeout=400)  # the page started it; it compiles the transform too
+
+    at.switch_page(UPLOAD).run()
+    at.file_uploader(key="upload_files").set_value(("mine.png", encode(paper_digit()), "image/png")).run()
+    no_errors(at)
+    assert "UMAP's transform" in captions(at)
+
+
+def test_upload_shows_steps_score_neighbours_and_sends_z(app_test):
+    at = open_page(app_test, UPLOAD)
+    no_errors(at)
+    assert any("Upload one or more images" in i.value for i in at.info)
+
+    at.file_uploader(key="upload_files").set_value(("seven.png", encode(paper_digit()), "image/png")).run()
+    no_errors(at)
+    text = captions(at)
+    assert "the background is light" in text and "centre of mass" in text
+    assert "Nearest data set images in latent space" in text
+    assert any("test digits" in m.value and "-ELBO" in m.value for m in at.markdown)
+    assert "Placed exactly" in text  # the 2-D model's map is the latent itself
+
+    at.button(key="upload_send_0").click().run()
+    assert len(at.session_state["pad_z"]) == 2
+    assert at.session_state["pad_z_model"] == "mnist5k-mlp-z2"
+
+
+@pytest.mark.parametrize("name", sorted(BAD_FILES))
+def test_each_bad_upload_gets_its_message_and_the_page_stays_up(app_test, name):
+    at = open_page(app_test, UPLOAD)
+    data, message = BAD_FILES[name]
+    good = encode(paper_digit())
+    at.file_uploader(key="upload_files").set_value([(name, data, "image/png"), ("good.png", good, "image/png")]).run()
+    assert not at.exception
+    errors = [e.value for e in at.error]
+    assert len(errors) == 1 and errors[0].startswith(name) and message in errors[0]
+    assert [s.value for s in at.main.subheader if s.value == "good.png"]  # the other file is still shown
+
+
+def test_awkward_but_valid_uploads_are_all_accepted(app_test):
+    digit = paper_digit()
+    animated = io.BytesIO()
+    digit.save(animated, "GIF", save_all=True, append_images=[Image.new("L", digit.size, 0)])
+    cmyk = digit.convert("CMYK")
+    rgba = digit.convert("RGBA")
+    ImageDraw.Draw(rgba).rectangle([0, 0, 30, 30], fill=(0, 0, 0, 0))
+    files = [
+        ("sixteen.png", encode(Image.fromarray(np.asarray(digit, dtype=np.uint16) * 257)), "image/png"),
+        ("cmyk.jpg", encode(cmyk, "JPEG"), "image/jpeg"),
+        ("palette.png", encode(digit.convert("P")), "image/png"),
+        ("alpha.png", encode(rgba), "image/png"),
+        ("moving.gif", animated.getvalue(), "image/gif"),
+    ]
+    at = open_page(app_test, UPLOAD)
+    at.file_uploader(key="upload_files").set_value(files).run()
+    no_errors(at)
+    assert {s.value for s in at.main.subheader} >= {name for name, _, _ in files}
+    assert "first frame is used" in captions(at)
