@@ -13,7 +13,6 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from PIL import Image, ImageOps
-from torchvision.utils import make_grid
 
 
 def to_display_image(image: torch.Tensor, width: int = 112) -> Image.Image:
@@ -26,8 +25,20 @@ def to_display_image(image: torch.Tensor, width: int = 112) -> Image.Image:
 
 
 def image_grid(images: torch.Tensor, columns: int = 8, width: int = 640) -> Image.Image:
-    """Images (N, C, H, W) in [0, 1] tiled into one picture `width` pixels wide, scaled with no blur."""
-    grid = make_grid(images.detach().cpu().clamp(0, 1), nrow=columns, padding=1, pad_value=1.0)
+    """Images (N, C, H, W) in [0, 1] tiled into one picture `width` pixels wide, scaled with no blur.
+
+    Rows of `columns` images with a 1-pixel white border around each (as torchvision's make_grid
+    draws them; tiled here because importing torchvision costs the app seconds at start-up).
+    """
+    images = images.detach().cpu().clamp(0, 1)
+    count, channels, height, image_width = images.shape
+    columns = max(1, min(columns, count))
+    rows = -(-count // columns)
+    grid = torch.ones(channels, rows * (height + 1) + 1, columns * (image_width + 1) + 1)
+    for index, image in enumerate(images):
+        row, column = divmod(index, columns)
+        top, left = 1 + row * (height + 1), 1 + column * (image_width + 1)
+        grid[:, top:top + height, left:left + image_width] = image
     return to_display_image(grid, width)
 
 

@@ -1,0 +1,186 @@
+"""App start-up time and server memory.
+
+1. From spawning `streamlit run app.py` to the Home page interactive in Chromium (the script has
+   finished: `[data-testid="stApp"][data-test-script-state="notRunning"]`, the title and the
+   sidebar's model picker are on screen). Chromium is started before the clock starts; each run
+   uses a fresh server. Target: under 5 s.
+2. The server's resident memory (RSS, from /proc): right after start, with the Home page open and
+   its model loaded, and while a training run started from the Train page is going (peak).
+
+    python bench/startup.py [--runs 3] [--train-seconds 20]
+
+Loopback only; checkpoints go to a temporary copy, never the repo's checkpoints/ folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                  "--disable-sync", "--disable-quic", "--no-first-run"]
+APP_IDLE = '[data-testid="stApp"][data-test-script-state="notRunning"]'
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def rss_mb(pid: int) -> tuple[float, float]:
+    """(current RSS, peak RSS) of a process in MiB, from /proc/PID/status."""
+    fields = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        key, _, value = line.partition(":")
+        if key in ("VmRSS", "VmHWM"):
+            fields[key] = int(value.split()[0]) / 1024
+    return fields["VmRSS"], fields["VmHWM"]
+
+
+def start_server(checkpoints: Path, log: Path) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    env = {**os.environ, "LATENT_LAB_CHECKPOINTS": str(checkpoints), "PYTHONUNBUFFERED": "1"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.port", str(port),
+         "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"],
+        cwd=ROOT, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT,
+    )
+    return process, f"http://127.0.0.1:{port}"
+
+
+def wait_healthy(process: subprocess.Popen, url: str, log: Path, limit: float = 120) -> None:
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"streamlit exited:\n{log.read_text()}")
+        try:
+            with urllib.request.urlopen(url + "/_stcore/health", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.05)  # polling the health endpoint, as Streamlit's own e2e tests do
+    raise RuntimeError(f"streamlit did not become healthy:\n{log.read_text()}")
+
+
+def stop_server(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def copy_checkpoints(target: Path) -> Path:
+    target.mkdir(parents=True)
+    for folder in (ROOT / "checkpoints").iterdir():
+        if folder.is_dir() and not folder.name.startswith("."):
+            shutil.copytree(folder, target / folder.name, ignore=shutil.ignore_patterns("projections"))
+    return target
+
+
+def time_first_page(browser, scratch: Path, run: int) -> dict:
+    log = scratch / f"server-{run}.log"
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    page.set_default_timeout(120_000)
+    started = time.perf_counter()
+    process, url = start_server(copy_checkpoints(scratch / f"checkpoints-{run}"), log)
+    try:
+        wait_healthy(process, url, log)
+        healthy = time.perf_counter() - started
+        page.goto(url)
+        page.get_by_role("heading", name="Latent Lab").wait_for()
+        page.locator('[data-testid="stSidebar"]').get_by_role("combobox", name="Checkpoint").wait_for()
+        page.wait_for_selector(APP_IDLE)
+        interactive = time.perf_counter() - started
+        return {"healthy_s": healthy, "interactive_s": interactive}
+    finally:
+        context.close()
+        stop_server(process)
+
+
+def memory_while_training(browser, scratch: Path, train_seconds: float) -> dict:
+    log = scratch / "server-memory.log"
+    process, url = start_server(copy_checkpoints(scratch / "checkpoints-memory"), log)
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    page.set_default_timeout(120_000)
+    try:
+        wait_healthy(process, url, log)
+        figures = {"rss_started_mb": rss_mb(process.pid)[0]}
+        page.goto(url)
+        page.get_by_role("heading", name="Latent Lab").wait_for()
+        page.wait_for_selector(APP_IDLE)
+        figures["rss_home_model_loaded_mb"] = rss_mb(process.pid)[0]
+        page.locator('[data-testid="stSidebarNav"]').get_by_role("link", name="Train").click()
+        page.get_by_role("heading", name="Train a VAE").wait_for()
+        page.wait_for_selector(APP_IDLE)
+        # The defaults: mnist5k, mlp, z = 2, 5 epochs; enough epochs that it is still going when we stop.
+        page.get_by_label("Epochs", exact=True).fill("200")
+        page.get_by_label("Checkpoint name", exact=True).fill("bench-memory-run")
+        page.get_by_role("button", name="Start training").click()
+        page.locator('[data-testid="stMain"] [data-testid="stPlotlyChart"]').first.wait_for()
+        peak = 0.0
+        samples = []
+        deadline = time.monotonic() + train_seconds
+        while time.monotonic() < deadline:
+            current, _ = rss_mb(process.pid)
+            samples.append(current)
+            peak = max(peak, current)
+            page.wait_for_timeout(250)  # sampling interval; the page keeps updating meanwhile
+        progress = page.locator('[data-testid="stProgress"]').first.inner_text()
+        figures.update(rss_training_peak_mb=peak, rss_training_median_mb=statistics.median(samples),
+                       rss_hwm_mb=rss_mb(process.pid)[1], progress_at_end=progress)
+        page.get_by_role("button", name="Stop").click()
+        page.locator('[data-testid="stAlert"]').filter(has_text="Stopped").wait_for()
+        return figures
+    finally:
+        context.close()
+        stop_server(process)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=3, help="fresh servers to time (default 3)")
+    parser.add_argument("--train-seconds", type=float, default=20.0, help="how long to sample memory while training")
+    args = parser.parse_args()
+
+    from playwright.sync_api import sync_playwright
+
+    load = os.getloadavg()
+    print(f"machine: {os.cpu_count()} CPUs, load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
+    with tempfile.TemporaryDirectory(prefix="latent-lab-bench-") as temporary, sync_playwright() as playwright:
+        scratch = Path(temporary)
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS, headless=True)
+        try:
+            timings = [time_first_page(browser, scratch, run) for run in range(args.runs)]
+            for run, timing in enumerate(timings, 1):
+                print(f"run {run}: server healthy {timing['healthy_s']:.2f} s, Home interactive in Chromium {timing['interactive_s']:.2f} s")
+            interactive = [timing["interactive_s"] for timing in timings]
+            print(f"first page interactive: median {statistics.median(interactive):.2f} s, "
+                  f"best {min(interactive):.2f} s, worst {max(interactive):.2f} s (target < 5 s)")
+            memory = memory_while_training(browser, scratch, args.train_seconds)
+        finally:
+            browser.close()
+    print(f"server RSS right after start:              {memory['rss_started_mb']:.0f} MiB")
+    print(f"server RSS, Home open, one model loaded:    {memory['rss_home_model_loaded_mb']:.0f} MiB")
+    print(f"server RSS while training mnist5k (median): {memory['rss_training_median_mb']:.0f} MiB")
+    print(f"server RSS while training mnist5k (peak):   {memory['rss_training_peak_mb']:.0f} MiB (VmHWM {memory['rss_hwm_mb']:.0f} MiB)")
+    print(f"training progress when sampling ended:      {memory['progress_at_end']}")
+
+
+if __name__ == "__main__":
+    main()
