@@ -115,3 +115,18 @@ def test_unknown_data_set_names_the_known_ones():
 def test_split_names_are_checked(digits):
     with pytest.raises(ValueError, match="train' or 'test"):
         digits.split("validation")
+
+
+def test_a_new_data_set_is_one_registry_entry(monkeypatch):
+    from vae import data
+
+    monkeypatch.setattr(data, "REGISTRY", dict(data.REGISTRY))
+
+    @data.register("tiny-test-set", "Two grey squares", "made in this test")
+    def load_tiny(data_dir=None):
+        images = torch.full((4, 1, 4, 4), 0.5)
+        return Dataset("tiny-test-set", images[:3], images[3:], torch.tensor([0, 1, 0]), torch.tensor([1]))
+
+    assert "tiny-test-set" in dataset_names()
+    tiny = load_dataset("tiny-test-set")
+    assert tiny.image_shape == (1, 4, 4) and len(tiny.train_images) == 3

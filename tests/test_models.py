@@ -193,3 +193,13 @@ def test_mlp_output_keeps_pytorchs_default_start_and_black_images_stay_finite():
     conv = VAE(ModelConfig(arch="conv", image_shape=(1, 8, 8), latent_dim=2))
     conv.start_output_at_mean(torch.zeros(10, 1, 8, 8))
     assert torch.isfinite(conv.decoder[-1].bias).all()
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_two_dense_layers_are_built_and_described_in_the_spec(arch):
+    model = VAE(ModelConfig(arch=arch, image_shape=(1, 28, 28), latent_dim=3, hidden=(512, 128))).eval()
+    linears = [op for op in model.decoder_spec() if op["op"] == "linear"]
+    assert [(op["in"], op["out"]) for op in linears][:2] == [(3, 128), (128, 512)]
+    z = torch.randn(2, 3)
+    with torch.no_grad():
+        assert torch.allclose(run_spec(model, z), model.decode_images(z), atol=1e-6)
