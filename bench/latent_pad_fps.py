@@ -9,6 +9,8 @@ checkpoint, opens Generate in Chromium and measures, on the real page:
                decode + canvas draw);
   vsync fps    frames per second when one input event arrives on every animation frame, the way a
                person's drag is delivered (capped by the display rate, 60 Hz headless);
+  engine       the decoder the page chose: wasm-simd (WebAssembly SIMD) or js (the fallback);
+  frame ms     mean time of one frame's work during the vsync run (decode + canvas draw);
   decode ms    time in the decoder per frame (mean and 95th percentile over a burst of 300 decodes
                of random codes), and the frames per second that this alone would allow.
 Target (DESIGN.md): at least 60 frames per second for both shipped models on a 2-core machine.
@@ -64,12 +66,13 @@ VSYNC_LOOP = """(seconds) => new Promise((resolve) => {
         ? [...document.querySelectorAll('[data-testid="stBidiComponentIsolated"]')]
               .map((host) => host.shadowRoot?.querySelector('.lp-sliders input')).find(Boolean)
         : document.querySelector('.lp-sliders input');
-    const stats = globalThis.__latentPadStats, startFrames = stats.frames;
+    const stats = globalThis.__latentPadStats, startFrames = stats.frames, startMs = stats.frameMs;
     const start = performance.now();
     let tick = 0;
     const step = (now) => {
         if (now - start >= seconds * 1000) {
-            resolve({ frames: stats.frames - startFrames, seconds: (now - start) / 1000 });
+            const frames = stats.frames - startFrames;
+            resolve({ frames, seconds: (now - start) / 1000, frameMs: (stats.frameMs - startMs) / frames });
             return;
         }
         slider.value = String(3 * Math.sin(tick++ / 10));
@@ -126,6 +129,7 @@ def measure(model: str, seconds: float, browser) -> dict:
             page.mouse.up()
             page.wait_for_selector(APP_IDLE)
 
+            engine = page.locator(".lp-image").get_attribute("data-engine")
             vsync = page.evaluate(VSYNC_LOOP, seconds)
             burst = page.evaluate(DECODE_BURST, 300)
             context.close()
@@ -133,8 +137,8 @@ def measure(model: str, seconds: float, browser) -> dict:
             server.terminate()
             server.wait(timeout=15)
     return {
-        "model": model, "drag_fps": frames / elapsed, "mouse_moves_per_s": moves / elapsed,
-        "vsync_fps": vsync["frames"] / vsync["seconds"], "decode_ms": burst["mean"], "decode_p95_ms": burst["p95"],
+        "model": model, "engine": engine, "drag_fps": frames / elapsed, "mouse_moves_per_s": moves / elapsed,
+        "vsync_fps": vsync["frames"] / vsync["seconds"], "frame_ms": vsync["frameMs"], "decode_ms": burst["mean"], "decode_p95_ms": burst["p95"],
     }
 
 
@@ -149,10 +153,10 @@ def main() -> None:
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True,
                                              args=["--no-sandbox", "--disable-gpu"])
-        print(f"{'model':<20} {'drag fps':>9} {'(moves/s)':>10} {'vsync fps':>10} {'decode ms':>10} {'p95 ms':>7} {'decode-only fps':>16}")
+        print(f"{'model':<20} {'engine':<10} {'drag fps':>9} {'(moves/s)':>10} {'vsync fps':>10} {'frame ms':>9} {'decode ms':>10} {'p95 ms':>7} {'decode-only fps':>16}")
         for model in args.models:
             r = measure(model, args.seconds, browser)
-            print(f"{r['model']:<20} {r['drag_fps']:>9.0f} {r['mouse_moves_per_s']:>10.0f} {r['vsync_fps']:>10.1f} "
+            print(f"{r['model']:<20} {r['engine']:<10} {r['drag_fps']:>9.0f} {r['mouse_moves_per_s']:>10.0f} {r['vsync_fps']:>10.1f} {r['frame_ms']:>9.2f} "
                   f"{r['decode_ms']:>10.2f} {r['decode_p95_ms']:>7.2f} {1000 / r['decode_ms']:>16.0f}")
         browser.close()
 

@@ -36,46 +36,51 @@ unused = [d for d in dims if d.unused]
 if unused:
     st.caption(f"{len(unused)} of {latent_dim} dimensions are unused: " + ", ".join(f"z{d.index}" for d in unused) + ".")
 
-controls = st.columns([3, 1, 1])
-shown = controls[0].multiselect(
-    "Sliders shown (at most 16)", [d.index for d in dims], default=[d.index for d in dims[:16]],
-    format_func=lambda i: by_index[i].label, max_selections=16, key=f"pad_shown_{checkpoint.name}",
-)
-pad_dims = None
-if latent_dim >= 2:
-    order = [d.index for d in dims]
-    pad_x = controls[1].selectbox("Pad across", order, index=0, format_func=lambda i: f"z{i}", key=f"pad_x_{checkpoint.name}")
-    pad_y = controls[2].selectbox("Pad up", order, index=1, format_func=lambda i: f"z{i}", key=f"pad_y_{checkpoint.name}")
-    if pad_x == pad_y:
-        st.warning("The pad needs two different dimensions; choose another one for 'Pad up'.")
+@st.fragment  # moving the pad reruns only this section, not the sample grid and strips below
+def pad_section() -> None:
+    controls = st.columns([3, 1, 1])
+    shown = controls[0].multiselect(
+        "Sliders shown (at most 16)", [d.index for d in dims], default=[d.index for d in dims[:16]],
+        format_func=lambda i: by_index[i].label, max_selections=16, key=f"pad_shown_{checkpoint.name}",
+    )
+    pad_dims = None
+    if latent_dim >= 2:
+        order = [d.index for d in dims]
+        pad_x = controls[1].selectbox("Pad across", order, index=0, format_func=lambda i: f"z{i}", key=f"pad_x_{checkpoint.name}")
+        pad_y = controls[2].selectbox("Pad up", order, index=1, format_func=lambda i: f"z{i}", key=f"pad_y_{checkpoint.name}")
+        if pad_x == pad_y:
+            st.warning("The pad needs two different dimensions; choose another one for 'Pad up'.")
+        else:
+            pad_dims = (pad_x, pad_y)
+
+    with st.expander("Start from a data set image (its posterior mean)"):
+        pick = st.columns([1, 1, 3])
+        image_index = pick[0].number_input(f"Test image (0 to {len(test_images) - 1})", 0, len(test_images) - 1, 0,
+                                           key="pad_image_index")
+        ui.show_images(test_images[image_index:image_index + 1], width=84)
+        if pick[1].button("Start the pad here", key="pad_from_image"):
+            move_pad(checkpoint.name, generate.posterior_means(model, test_images[image_index:image_index + 1])[0].tolist())
+
+    start = pad_start(checkpoint.name, latent_dim)
+    result = latent_pad(generate.browser_decoder(model), [by_index[i] for i in shown], start.z, start.token, pad_dims, key="generate-pad")
+    settled = record_settled(checkpoint.name, result.z)
+
+    if settled is None:
+        st.caption("Release a slider or the pad (or press Reset / Random) and the code comes back here, with its image to download.")
     else:
-        pad_dims = (pad_x, pad_y)
+        image = generate.decode(model, settled)[0]
+        left, right = st.columns([1, 4])
+        with left:
+            ui.show_images(image.unsqueeze(0), width=112)
+            st.download_button("Download PNG", generate.image_png(image), file_name=f"{checkpoint.name}-pad.png",
+                               mime="image/png", key="pad_download")
+        with right:
+            st.markdown(f"**Your code** (‖z‖ = {generate.code_norms([settled])[0]:.2f}; a typical prior draw has about "
+                        f"{generate.typical_norm(latent_dim):.2f}):")
+            st.code("z = [" + ", ".join(f"{v:.3f}" for v in settled) + "]", language=None)
 
-with st.expander("Start from a data set image (its posterior mean)"):
-    pick = st.columns([1, 1, 3])
-    image_index = pick[0].number_input(f"Test image (0 to {len(test_images) - 1})", 0, len(test_images) - 1, 0,
-                                       key="pad_image_index")
-    ui.show_images(test_images[image_index:image_index + 1], width=84)
-    if pick[1].button("Start the pad here", key="pad_from_image"):
-        move_pad(checkpoint.name, generate.posterior_means(model, test_images[image_index:image_index + 1])[0].tolist())
 
-start = pad_start(checkpoint.name, latent_dim)
-result = latent_pad(generate.browser_decoder(model), [by_index[i] for i in shown], start.z, start.token, pad_dims, key="generate-pad")
-settled = record_settled(checkpoint.name, result.z)
-
-if settled is None:
-    st.caption("Release a slider or the pad (or press Reset / Random) and the code comes back here, with its image to download.")
-else:
-    image = generate.decode(model, settled)[0]
-    left, right = st.columns([1, 4])
-    with left:
-        ui.show_images(image.unsqueeze(0), width=112)
-        st.download_button("Download PNG", generate.image_png(image), file_name=f"{checkpoint.name}-pad.png",
-                           mime="image/png", key="pad_download")
-    with right:
-        st.markdown(f"**Your code** (‖z‖ = {generate.code_norms([settled])[0]:.2f}; a typical prior draw has about "
-                    f"{generate.typical_norm(latent_dim):.2f}):")
-        st.code("z = [" + ", ".join(f"{v:.3f}" for v in settled) + "]", language=None)
+pad_section()
 
 # --- samples from the prior ---------------------------------------------------------------------
 st.header("Samples from the prior")

@@ -95,13 +95,185 @@ function kernelToChannelsLast(w, cIn, cOut, k) {
   return out;
 }
 
+// --- WebAssembly SIMD: the same decoder with its multiply-adds four at a time ---------------------
+// One hand-assembled function, accumulate(y, A, x, m, n): y[0..m) += sum over i < n of x[i] * A[i, 0..m),
+// float32 in the module's memory (byte offsets), skipping rows whose x[i] is zero (ReLU's zeros),
+// four columns at a time with f32x4 and the last m % 4 one by one. Its text form:
+//   (func (export "accumulate") (param $y i32) (param $A i32) (param $x i32) (param $m i32) (param $n i32)
+//     (local $xi f32) (local $xv v128) (local $yp i32) (local $ap i32) (local $end i32) (local $t i32)
+//     loop while $n != 0:
+//       $xi = f32.load $x;  $x += 4
+//       if $xi != 0:
+//         $xv = f32x4.splat $xi;  $yp = $y;  $ap = $A;  $end = $y + ($m & -4) * 4
+//         loop while $yp < $end: v128.store $yp (f32x4.add (v128.load $yp) (f32x4.mul (v128.load $ap) $xv)); $yp += 16; $ap += 16
+//         $t = $m & 3; loop while $t: f32.store $yp (f32.add (f32.load $yp) (f32.mul (f32.load $ap) $xi)); $yp += 4; $ap += 4; $t -= 1
+//       $A += $m * 4;  $n -= 1)
+//   plus (memory (export "memory") 1). Checked by tests/test_browser_pad.py against PyTorch.
+const ACCUMULATE_WASM = new Uint8Array([
+  0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, 0x01, 0x09, 0x01, 0x60, 0x05, 0x7f, 0x7f, 0x7f,
+  0x7f, 0x7f, 0x00, 0x03, 0x02, 0x01, 0x00, 0x05, 0x03, 0x01, 0x00, 0x01, 0x07, 0x17, 0x02, 0x06,
+  0x6d, 0x65, 0x6d, 0x6f, 0x72, 0x79, 0x02, 0x00, 0x0a, 0x61, 0x63, 0x63, 0x75, 0x6d, 0x75, 0x6c,
+  0x61, 0x74, 0x65, 0x00, 0x00, 0x0a, 0xd2, 0x01, 0x01, 0xcf, 0x01, 0x03, 0x01, 0x7d, 0x01, 0x7b,
+  0x04, 0x7f, 0x02, 0x40, 0x03, 0x40, 0x20, 0x04, 0x45, 0x0d, 0x01, 0x20, 0x02, 0x2a, 0x02, 0x00,
+  0x21, 0x05, 0x20, 0x02, 0x41, 0x04, 0x6a, 0x21, 0x02, 0x02, 0x40, 0x20, 0x05, 0x43, 0x00, 0x00,
+  0x00, 0x00, 0x5b, 0x0d, 0x00, 0x20, 0x05, 0xfd, 0x13, 0x21, 0x06, 0x20, 0x00, 0x21, 0x07, 0x20,
+  0x01, 0x21, 0x08, 0x20, 0x00, 0x20, 0x03, 0x41, 0x7c, 0x71, 0x41, 0x02, 0x74, 0x6a, 0x21, 0x09,
+  0x02, 0x40, 0x03, 0x40, 0x20, 0x07, 0x20, 0x09, 0x4f, 0x0d, 0x01, 0x20, 0x07, 0x20, 0x07, 0xfd,
+  0x00, 0x04, 0x00, 0x20, 0x08, 0xfd, 0x00, 0x04, 0x00, 0x20, 0x06, 0xfd, 0xe6, 0x01, 0xfd, 0xe4,
+  0x01, 0xfd, 0x0b, 0x04, 0x00, 0x20, 0x07, 0x41, 0x10, 0x6a, 0x21, 0x07, 0x20, 0x08, 0x41, 0x10,
+  0x6a, 0x21, 0x08, 0x0c, 0x00, 0x0b, 0x0b, 0x20, 0x03, 0x41, 0x03, 0x71, 0x21, 0x0a, 0x02, 0x40,
+  0x03, 0x40, 0x20, 0x0a, 0x45, 0x0d, 0x01, 0x20, 0x07, 0x20, 0x07, 0x2a, 0x02, 0x00, 0x20, 0x08,
+  0x2a, 0x02, 0x00, 0x20, 0x05, 0x94, 0x92, 0x38, 0x02, 0x00, 0x20, 0x07, 0x41, 0x04, 0x6a, 0x21,
+  0x07, 0x20, 0x08, 0x41, 0x04, 0x6a, 0x21, 0x08, 0x20, 0x0a, 0x41, 0x7f, 0x6a, 0x21, 0x0a, 0x0c,
+  0x00, 0x0b, 0x0b, 0x0b, 0x20, 0x01, 0x20, 0x03, 0x41, 0x02, 0x74, 0x6a, 0x21, 0x01, 0x20, 0x04,
+  0x41, 0x7f, 0x6a, 0x21, 0x04, 0x0c, 0x00, 0x0b, 0x0b, 0x0b,
+]);
+let simdModule; // compiled once per page; undefined until asked, null where SIMD is missing
+
+function wasmSimdModule() {
+  if (simdModule === undefined) {
+    try {
+      simdModule = typeof WebAssembly === "object" && WebAssembly.validate(ACCUMULATE_WASM) ? new WebAssembly.Module(ACCUMULATE_WASM) : null;
+    } catch {
+      simdModule = null;
+    }
+  }
+  return simdModule;
+}
+
+function buildWasmDecoder(spec, weights, latentDim, module) {
+  // Plan the memory (float32 offsets, each block 16-byte aligned), then copy the weights in once.
+  let used = 0;
+  const allocate = (n) => { const at = used; used += (n + 3) & ~3; return at; };
+  const blocks = []; // [offset, Float32Array] to copy in
+  const place = (array) => { const at = allocate(array.length); blocks.push([at, array]); return at; };
+  const view = (entry) => weights.subarray(entry[0], entry[0] + entry[1]);
+  const input = allocate(latentDim);
+  let current = input, size = latentDim, shape = [latentDim];
+  const plan = [];
+  spec.forEach((op, index) => {
+    if (op.op === "linear") {
+      if (op.in !== size) throw new Error(`linear expects ${op.in} inputs, has ${size}`);
+      let w = view(op.weight), b = view(op.bias);
+      const next = spec.slice(index + 1).find((later) => later.op !== "relu");
+      if (next?.op === "reshape" && next.shape.length === 3) {
+        const [c, h, wd] = next.shape;
+        w = rowsToChannelsLast(w, op.in, c, h, wd);
+        b = rowsToChannelsLast(b, 1, c, h, wd);
+      }
+      const out = allocate(op.out);
+      plan.push({ op: "linear", src: current, nIn: op.in, w: place(transpose(w, op.out, op.in)), b: place(b), nOut: op.out, dst: out });
+      current = out; size = op.out; shape = [op.out];
+    } else if (op.op === "relu" || op.op === "sigmoid") {
+      plan.push({ op: op.op, at: current, n: size });
+    } else if (op.op === "reshape") {
+      const n = op.shape.reduce((a, c) => a * c, 1);
+      if (n !== size) throw new Error(`reshape to ${op.shape} needs ${n} values, has ${size}`);
+      shape = op.shape.slice();
+    } else if (op.op === "conv_transpose2d") {
+      const [cIn, h, wd] = shape;
+      if (shape.length !== 3 || cIn !== op.in) throw new Error(`conv_transpose2d expects ${op.in} channels, has shape ${shape}`);
+      const k = op.kernel, s = op.stride, p = op.padding, cOut = op.out;
+      const oh = (h - 1) * s - 2 * p + k, ow = (wd - 1) * s - 2 * p + k;
+      const out = allocate(cOut * oh * ow);
+      plan.push({
+        op: "conv", src: current, cIn, h, wd, w: place(kernelToTapRows(view(op.weight), cIn, cOut, k)),
+        b: place(view(op.bias).slice()), cOut, k, s, p, dst: out, oh, ow,
+      });
+      current = out; size = cOut * oh * ow; shape = [cOut, oh, ow];
+    } else {
+      throw new Error(`unknown decoder op ${op.op}`);
+    }
+  });
+  const channelsLast = shape.length === 3 && shape[0] > 1 && spec.some((op) => op.op === "conv_transpose2d");
+  const output = channelsLast ? allocate(size) : current;
+
+  const instance = new WebAssembly.Instance(module);
+  const memory = instance.exports.memory, accumulate = instance.exports.accumulate;
+  const pages = Math.ceil((used * 4) / 65536);
+  if (pages > 1) memory.grow(pages - 1);
+  const heap = new Float32Array(memory.buffer); // taken after grow(), which replaces the buffer
+  for (const [at, array] of blocks) heap.set(array, at);
+
+  const steps = plan.map((step) => {
+    if (step.op === "linear") {
+      const { src, nIn, w, b, nOut, dst } = step;
+      return () => {
+        heap.copyWithin(dst, b, b + nOut);
+        accumulate(dst * 4, w * 4, src * 4, nOut, nIn); // dst += W src, W stored transposed
+      };
+    }
+    if (step.op === "relu") {
+      const { at, n } = step;
+      return () => { for (let i = at; i < at + n; i++) if (heap[i] < 0) heap[i] = 0; };
+    }
+    if (step.op === "sigmoid") {
+      const { at, n } = step;
+      return () => { for (let i = at; i < at + n; i++) heap[i] = 1 / (1 + Math.exp(-heap[i])); };
+    }
+    const { src, cIn, h, wd, w, b, cOut, k, s, p, dst, oh, ow } = step;
+    return () => {
+      for (let pos = 0; pos < oh * ow; pos++) heap.copyWithin(dst + pos * cOut, b, b + cOut);
+      // Each input pixel adds W[:, :, ky, kx]^T x(iy, ix) to the output pixel that tap lands on.
+      for (let iy = 0; iy < h; iy++) {
+        for (let ky = 0; ky < k; ky++) {
+          const oy = iy * s - p + ky;
+          if (oy < 0 || oy >= oh) continue;
+          for (let ix = 0; ix < wd; ix++) {
+            const pixel = (src + (iy * wd + ix) * cIn) * 4;
+            for (let kx = 0; kx < k; kx++) {
+              const ox = ix * s - p + kx;
+              if (ox < 0 || ox >= ow) continue;
+              accumulate((dst + (oy * ow + ox) * cOut) * 4, (w + (ky * k + kx) * cIn * cOut) * 4, pixel, cOut, cIn);
+            }
+          }
+        }
+      }
+    };
+  });
+  if (channelsLast) {
+    const [c, h, wd] = shape, last = current;
+    steps.push(() => {
+      for (let pos = 0; pos < h * wd; pos++) for (let ch = 0; ch < c; ch++) heap[output + ch * h * wd + pos] = heap[last + pos * c + ch];
+    });
+  }
+  const result = heap.subarray(output, output + size);
+  return {
+    latentDim,
+    shape,
+    engine: "wasm-simd",
+    decode(z) {
+      for (let i = 0; i < latentDim; i++) heap[input + i] = z[i];
+      for (const step of steps) step();
+      return result;
+    },
+  };
+}
+
+function kernelToTapRows(w, cIn, cOut, k) {
+  // PyTorch's (cIn, cOut, k, k) as (k, k, cIn, cOut): for one tap, a cIn x cOut matrix whose rows
+  // (one per input channel) are contiguous, the layout accumulate() reads.
+  const out = new Float32Array(w.length);
+  for (let ci = 0; ci < cIn; ci++)
+    for (let co = 0; co < cOut; co++)
+      for (let t = 0; t < k * k; t++) out[(t * cIn + ci) * cOut + co] = w[(ci * cOut + co) * k * k + t];
+  return out;
+}
+
 /**
- * Build a decoder from the spec and the concatenated weights. Returns {decode, latentDim, shape}:
+ * Build a decoder from the spec and the concatenated weights. Returns {decode, latentDim, shape, engine}:
  * decode(z) takes latentDim numbers and returns the image (C*H*W values in [0, 1], CHW order) in a
- * buffer that the next call reuses. Activations are float64, so the only rounding that matters is
- * PyTorch's own float32 arithmetic.
+ * buffer that the next call reuses. engine "auto" uses WebAssembly SIMD (float32, like PyTorch)
+ * where the browser has it, else plain JavaScript (float64 activations); "js" and "wasm" force one.
  */
-export function buildDecoder(spec, weights, latentDim) {
+export function buildDecoder(spec, weights, latentDim, engine = "auto") {
+  const module = engine === "js" ? null : wasmSimdModule();
+  if (module) return buildWasmDecoder(spec, weights, latentDim, module);
+  if (engine === "wasm") throw new Error("this browser has no WebAssembly SIMD");
+  return buildJsDecoder(spec, weights, latentDim);
+}
+
+function buildJsDecoder(spec, weights, latentDim) {
   const view = (entry) => weights.subarray(entry[0], entry[0] + entry[1]);
   const input = new Float64Array(latentDim);
   let current = input, size = latentDim, shape = [latentDim];
@@ -147,6 +319,7 @@ export function buildDecoder(spec, weights, latentDim) {
   const channelsLast = shape.length === 3 && shape[0] > 1 && spec.some((op) => op.op === "conv_transpose2d");
   const last = current;
   const output = channelsLast ? new Float64Array(size) : last;
+  const engine = "js";
   if (channelsLast) {
     const [c, h, wd] = shape;
     steps.push(() => {
@@ -156,6 +329,7 @@ export function buildDecoder(spec, weights, latentDim) {
   return {
     latentDim,
     shape,
+    engine,
     decode(z) {
       for (let i = 0; i < latentDim; i++) input[i] = z[i];
       for (const step of steps) step();
@@ -183,8 +357,9 @@ function whenDecoder(key) {
   });
 }
 
-// Frame counters for bench/latent_pad_fps.py and the tests: frames drawn, time spent decoding.
-const stats = (globalThis.__latentPadStats ??= { frames: 0, decodeMs: 0 });
+// Frame counters for bench/latent_pad_fps.py and the tests: frames drawn, time spent decoding,
+// time spent on whole frames (decode + canvas draw).
+const stats = (globalThis.__latentPadStats ??= { frames: 0, decodeMs: 0, frameMs: 0 });
 
 function gaussian() {
   // Box-Muller: a standard normal draw from two uniforms.
@@ -197,9 +372,9 @@ function createPad(root, setStateValue) {
   const el = (selector) => root.querySelector(selector);
   const pad = {
     root, setStateValue, decoder: null, z: null, data: null, token: null, sliders: new Map(),
-    image: el(".lp-image"), padCanvas: el(".lp-pad"), small: document.createElement("canvas"),
+    image: el(".lp-image"), padCanvas: el(".lp-pad"), colors: null,
   };
-  pad.smallContext = pad.small.getContext("2d");
+  pad.imageContext = pad.image.getContext("2d");
 
   pad.draw = () => {
     if (!pad.decoder) return;
@@ -207,9 +382,12 @@ function createPad(root, setStateValue) {
     const pixels = pad.decoder.decode(pad.z);
     stats.decodeMs += performance.now() - started;
     const [channels, height, width] = pad.decoder.shape;
-    if (pad.small.width !== width || pad.small.height !== height) {
-      pad.small.width = width; pad.small.height = height;
-      pad.imageData = pad.smallContext.createImageData(width, height);
+    const canvas = pad.image;
+    if (canvas.width !== width || canvas.height !== height || !pad.imageData) {
+      // The canvas holds the model's own pixels; CSS scales it up with `image-rendering: pixelated`
+      // (nearest neighbour), so a frame writes H*W pixels instead of redrawing a scaled copy.
+      canvas.width = width; canvas.height = height;
+      pad.imageData = pad.imageContext.createImageData(width, height);
     }
     const rgba = pad.imageData.data, plane = width * height;
     for (let i = 0; i < plane; i++) {
@@ -217,20 +395,21 @@ function createPad(root, setStateValue) {
       rgba[4 * i] = Math.round(r * 255); rgba[4 * i + 1] = Math.round(g * 255);
       rgba[4 * i + 2] = Math.round(b * 255); rgba[4 * i + 3] = 255;
     }
-    pad.smallContext.putImageData(pad.imageData, 0, 0);
-    const context = pad.image.getContext("2d");
-    context.imageSmoothingEnabled = false; // nearest neighbour: show the model's pixels, not a blur
-    context.drawImage(pad.small, 0, 0, pad.image.width, pad.image.height);
+    pad.imageContext.putImageData(pad.imageData, 0, 0);
+    stats.frameMs += performance.now() - started;
     stats.frames += 1;
-    pad.image.dataset.frames = String(stats.frames);
+    canvas.dataset.frames = String(stats.frames);
   };
 
   pad.drawPad = () => {
     const canvas = pad.padCanvas, context = canvas.getContext("2d");
     const size = canvas.width, range = pad.data.range, scale = size / (2 * range), centre = size / 2;
-    const style = getComputedStyle(canvas);
+    if (!pad.colors) { // read once: getComputedStyle in every frame would force a style recalculation
+      const style = getComputedStyle(canvas);
+      pad.colors = { grid: style.getPropertyValue("--lp-grid").trim() || "#999", dot: style.getPropertyValue("--lp-dot").trim() || "#e4572e" };
+    }
     context.clearRect(0, 0, size, size);
-    context.strokeStyle = style.getPropertyValue("--lp-grid").trim() || "#999";
+    context.strokeStyle = pad.colors.grid;
     context.lineWidth = 1;
     context.beginPath();
     context.moveTo(0, centre); context.lineTo(size, centre); context.moveTo(centre, 0); context.lineTo(centre, size);
@@ -241,7 +420,7 @@ function createPad(root, setStateValue) {
       context.stroke();
     }
     const [dx, dy] = pad.data.pad;
-    context.fillStyle = style.getPropertyValue("--lp-dot").trim() || "#e4572e";
+    context.fillStyle = pad.colors.dot;
     context.beginPath();
     context.arc(centre + pad.z[dx] * scale, centre - pad.z[dy] * scale, 6, 0, 2 * Math.PI);
     context.fill();
@@ -330,6 +509,7 @@ function buildSliders(pad) {
 async function updatePad(pad, data) {
   const newStart = pad.token !== data.token;
   pad.data = data;
+  pad.colors = null; // the theme may have changed since the last run
   pad.root.querySelector(".lp-pad-box").hidden = !data.pad;
   if (data.pad) pad.root.querySelector(".lp-pad-label").textContent = `${data.pad_labels[0]} → · ${data.pad_labels[1]} ↑`;
   const status = pad.root.querySelector(".lp-status");
@@ -346,6 +526,7 @@ async function updatePad(pad, data) {
   pad.decoder = decoder;
   status.textContent = "";
   pad.root.querySelector(".lp").dataset.ready = "true";
+  pad.image.dataset.engine = decoder.engine;
   pad.refresh();
 }
 
