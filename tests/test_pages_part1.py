@@ -99,6 +99,21 @@ def test_train_runs_a_one_epoch_job_on_digits_and_the_picker_selects_it(app_test
     assert "digits-app-run" in page_text(at)
 
 
+def test_a_reloaded_page_finds_its_run_from_the_url(app_test):
+    from streamlit.testing.v1 import AppTest
+
+    at = start_training(app_test.run(), "digits-reloaded")
+    job = job_of(at)
+    job.wait(WAIT)
+    reloaded = AppTest.from_file(app_test._script_path, default_timeout=120)  # a new session: no session state
+    reloaded.query_params["job"] = job.id
+    reloaded.run()
+    reloaded.switch_page("pages/train.py").run()
+    assert not reloaded.exception
+    assert reloaded.subheader[0].value == "Run: digits-reloaded"
+    assert "Saved as 'digits-reloaded'" in reloaded.success[0].value
+
+
 def test_stop_ends_the_run_and_its_last_complete_epoch_is_picked(app_test, checkpoint_root):
     at = start_training(app_test.run(), "digits-stopped", epochs=500)
     job = job_of(at)
