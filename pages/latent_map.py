@@ -49,13 +49,9 @@ if store.disk_error:
 
 
 def _pick_from_chart() -> None:
-    points = (st.session_state.get(CHART) or {}).get("selection", {}).get("points", [])
-    for point in points:
-        data = point.get("customdata")
-        data = data[0] if isinstance(data, (list, tuple)) and data else data
-        if isinstance(data, (int, float)) and data >= 0:
-            st.session_state[SELECTED] = int(data)
-            return
+    picked = maps.selected_id((st.session_state.get(CHART) or {}).get("selection", {}).get("points", []))
+    if picked is not None:
+        st.session_state[SELECTED] = picked
 
 
 def _pick_from_number() -> None:

@@ -28,12 +28,20 @@ MAP_FIRST_POINT = """() => {
 }"""
 
 
+def open_page(page, server, title: str) -> None:
+    """Open the app, then the page through the sidebar (as a person does), and wait for its heading."""
+    open_app_page(page, server)
+    page.get_by_test_id("stSidebarNavLink").filter(has_text=title).click()
+    page.get_by_role("heading", name=title, exact=True).wait_for()
+    wait_for_idle(page)
+
+
 def upload(page, name: str, data: bytes, mime: str = "image/png") -> None:
     page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(files=[{"name": name, "mimeType": mime, "buffer": data}])
 
 
 def test_clicking_a_map_point_shows_it_and_links_its_z_to_generate(app_server, page):
-    open_app_page(page, app_server, "latent_map")
+    open_page(page, app_server, "Latent map")
     page.wait_for_function(f"({MAP_FIRST_POINT})() !== null")
     point = page.evaluate(MAP_FIRST_POINT)
     page.mouse.move(point["x"], point["y"])
@@ -47,7 +55,7 @@ def test_clicking_a_map_point_shows_it_and_links_its_z_to_generate(app_server, p
 
 
 def test_an_upload_shows_its_point_on_the_map(app_server, page):
-    open_app_page(page, app_server, "upload")
+    open_page(page, app_server, "Upload & draw")
     upload(page, "my-digit.png", encode(paper_digit()))
     page.locator('[data-testid="stPlotlyChart"] .js-plotly-plot text', has_text="my-digit.png").first.wait_for()
     wait_for_idle(page)
@@ -55,7 +63,7 @@ def test_an_upload_shows_its_point_on_the_map(app_server, page):
 
 
 def test_a_bad_upload_shows_its_message(app_server, page):
-    open_app_page(page, app_server, "upload")
+    open_page(page, app_server, "Upload & draw")
     upload(page, "notes.png", BAD_FILES["notes.png"][0])
     alert = page.locator('[data-testid="stAlert"]', has_text="notes.png: this is not an image")
     alert.wait_for()
@@ -63,8 +71,10 @@ def test_a_bad_upload_shows_its_message(app_server, page):
     assert page.locator('[data-testid="stException"]').count() == 0
 
 
-def test_a_file_over_the_upload_limit_is_refused_by_the_browser(app_server, page):
-    open_app_page(page, app_server, "upload")
-    upload(page, "huge.png", b"\x89PNG" + b"\x00" * (21 * 1024 * 1024))
+def test_a_file_over_the_upload_limit_is_refused_by_the_browser(app_server, page, tmp_path):
+    huge = tmp_path / "huge.png"
+    huge.write_bytes(b"\x89PNG" + b"\x00" * (21 * 1024 * 1024))  # server.maxUploadSize is 20 MB
+    open_page(page, app_server, "Upload & draw")
+    page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(huge)  # a path: no 21 MB over the wire
     page.get_by_text(re.compile(r"File must be 20(\.0)? ?MB or smaller")).wait_for()
     assert page.locator('[data-testid="stException"]').count() == 0

@@ -180,3 +180,13 @@ def test_nearest_returns_sorted_neighbours():
     ids, distances = codes.nearest(codes.mu[[10]] + 0.001, k=4)
     assert ids[0, 0] == 10
     assert (np.diff(distances[0]) >= 0).all()
+
+
+def test_a_map_selection_names_the_clicked_image_whatever_shape_customdata_takes():
+    from vae.maps import selected_id
+
+    assert selected_id([{"curve_number": 0, "point_index": 5, "customdata": {"0": 66}}]) == 66
+    assert selected_id([{"customdata": [12]}]) == 12
+    assert selected_id([{"customdata": 7}]) == 7
+    assert selected_id([{"curve_number": 11, "point_index": 0}, {"customdata": [3]}]) == 3  # a circle, then a point
+    assert selected_id([]) is None and selected_id(None) is None

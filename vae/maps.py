@@ -26,6 +26,23 @@ def _circle(radius: float, centre=(0.0, 0.0), points: int = 120) -> tuple[np.nda
     return centre[0] + radius * np.cos(angle), centre[1] + radius * np.sin(angle)
 
 
+def selected_id(points: list[dict]) -> int | None:
+    """The global id of the first data set point in a plotly selection (Streamlit's on_select event).
+
+    customdata arrives as a list, a scalar, or (Streamlit 1.67, 2-D customdata) a dict {"0": id};
+    points of other traces (circles, uploads) carry none and are skipped.
+    """
+    for point in points or []:
+        data = point.get("customdata")
+        if isinstance(data, dict):
+            data = data.get("0", next(iter(data.values()), None))
+        if isinstance(data, (list, tuple)):
+            data = data[0] if data else None
+        if isinstance(data, (int, float)) and not isinstance(data, bool) and data >= 0:
+            return int(data)
+    return None
+
+
 def prior_circle_traces() -> list[go.Scatter]:
     """The prior N(0, I)'s one- and two-sigma circles in a 2-D latent space (not selectable)."""
     traces = []
@@ -86,7 +103,8 @@ def latent_map_figure(coords: np.ndarray, ids: np.ndarray, labels: np.ndarray, l
             hovertemplate=f"{name}<extra></extra>",
         ))
     figure.update_layout(
-        height=height, margin=dict(l=10, r=10, t=30, b=10), legend=dict(itemsizing="constant"),
+        height=height, margin=dict(l=10, r=10, t=30, b=10),
+        legend=dict(itemsizing="constant", orientation="h", yanchor="bottom", y=1.01, x=0),
         xaxis_title=axis_titles[0], yaxis_title=axis_titles[1],
     )
     if prior_circles:
@@ -147,7 +165,7 @@ def manifold_figure(model: VAE, x_range: tuple[float, float], y_range: tuple[flo
                                  sizing="stretch", layer="below"))
     figure.add_traces(prior_circle_traces())
     figure.update_xaxes(range=[left, right], title="z1", showgrid=False, zeroline=False)
-    figure.update_yaxes(range=[bottom, top], title="z2", showgrid=False, zeroline=False)
+    figure.update_yaxes(range=[bottom, top], title="z2", showgrid=False, zeroline=False, scaleanchor="x", scaleratio=1)
     figure.update_layout(height=height, margin=dict(l=10, r=10, t=30, b=10), showlegend=False,
                          plot_bgcolor="white")
     return figure
