@@ -104,7 +104,8 @@ def show_images(images: torch.Tensor, captions: list[str] | None = None, width: 
     """A row of images (N, C, H, W) in [0, 1], scaled up without blurring."""
     columns = st.columns(len(images)) if len(images) else []
     for i, (column, image) in enumerate(zip(columns, images)):
-        column.image(to_display_image(image, width), caption=captions[i] if captions else None)
+        # An explicit width: otherwise a caption wider than the picture stretches it (and blurs it).
+        column.image(to_display_image(image, width), caption=captions[i] if captions else None, width=width)
 
 
 # --- Latent map and uploads: one projection store per checkpoint, the shared projection picker. ---

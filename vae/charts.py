@@ -33,7 +33,7 @@ def loss_curves_figure(history: list[dict], step_trace: list[dict] | None = None
                              row=1, col=column)
     for split, colour in (("train", TRAIN_COLOUR), ("test", TEST_COLOUR)):
         for key, column, dash in (("total", 1, "solid"), ("recon", 1, "dot"), ("kl", 2, "solid")):
-            label = f"{'−ELBO' if key == 'total' else key}, {split}"
+            label = f"{ {'total': '−ELBO', 'recon': 'recon', 'kl': 'KL'}[key]}, {split}"
             figure.add_trace(go.Scatter(x=epochs_x, y=[record[split][key] for record in history], mode="lines+markers",
                                         name=label, line={"color": colour, "dash": dash}, marker={"size": 7},
                                         hovertemplate="epoch %{x}<br>%{y:.2f} nats<extra>" + label + "</extra>"),
