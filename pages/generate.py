@@ -41,13 +41,13 @@ def pad_section() -> None:
     controls = st.columns([3, 1, 1])
     shown = controls[0].multiselect(
         "Sliders shown (at most 16)", [d.index for d in dims], default=[d.index for d in dims[:16]],
-        format_func=lambda i: by_index[i].label, max_selections=16, key=f"pad_shown_{checkpoint.name}",
+        format_func=lambda i: by_index[i].label, max_selections=16, key=f"pad_shown_{checkpoint.name}_z{latent_dim}",
     )
     pad_dims = None
     if latent_dim >= 2:
         order = [d.index for d in dims]
-        pad_x = controls[1].selectbox("Pad across", order, index=0, format_func=lambda i: f"z{i}", key=f"pad_x_{checkpoint.name}")
-        pad_y = controls[2].selectbox("Pad up", order, index=1, format_func=lambda i: f"z{i}", key=f"pad_y_{checkpoint.name}")
+        pad_x = controls[1].selectbox("Pad across", order, index=0, format_func=lambda i: f"z{i}", key=f"pad_x_{checkpoint.name}_z{latent_dim}")
+        pad_y = controls[2].selectbox("Pad up", order, index=1, format_func=lambda i: f"z{i}", key=f"pad_y_{checkpoint.name}_z{latent_dim}")
         if pad_x == pad_y:
             st.warning("The pad needs two different dimensions; choose another one for 'Pad up'.")
         else:

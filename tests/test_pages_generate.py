@@ -129,11 +129,11 @@ def test_the_pad_starts_from_a_handed_over_code_or_a_data_set_image(app_test):
 
 def test_sliders_shown_and_pad_dimensions_are_chosen_in_python(app_test):
     at = open_generate(app_test, "mnist5k-conv-z16")
-    at.multiselect(key="pad_shown_mnist5k-conv-z16").set_value([3, 7]).run()
+    at.multiselect(key="pad_shown_mnist5k-conv-z16_z16").set_value([3, 7]).run()
     assert [d["index"] for d in components(at)["pad"]["dims"]] == [3, 7]
-    at.selectbox(key="pad_x_mnist5k-conv-z16").set_value(7).run()
-    at.selectbox(key="pad_y_mnist5k-conv-z16").set_value(7).run()
+    at.selectbox(key="pad_x_mnist5k-conv-z16_z16").set_value(7).run()
+    at.selectbox(key="pad_y_mnist5k-conv-z16_z16").set_value(7).run()
     assert any("two different dimensions" in w.value for w in at.warning)
     assert components(at)["pad"]["pad"] is None
-    at.selectbox(key="pad_y_mnist5k-conv-z16").set_value(2).run()
+    at.selectbox(key="pad_y_mnist5k-conv-z16_z16").set_value(2).run()
     assert components(at)["pad"]["pad"] == [7, 2]
