@@ -13,6 +13,12 @@ MY_PAGES = ("pages/home.py", "pages/train.py", "pages/loss_curves.py", "pages/re
 WAIT = 120  # seconds for a background run on the shared machine
 
 
+@pytest.fixture(autouse=True)
+def no_umap_warmup(monkeypatch):
+    """These pages never use UMAP; its numba warm-up thread would only compete for the two cores."""
+    monkeypatch.setenv("LATENT_LAB_UMAP_WARMUP", "0")
+
+
 def page_text(at) -> str:
     return " ".join(str(getattr(node, "value", "")) for kind in ("title", "markdown", "caption", "latex", "success", "warning",
                                                                   "info", "error") for node in getattr(at, kind))
