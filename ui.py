@@ -216,3 +216,22 @@ def _projection_progress(future, method: str, points: int) -> None:
             return
     st.progress(0.5, text=f"Computing the {title} map of {points:,} codes (once per model; then it is cached)…")
     st.caption("You can switch to PCA meanwhile; this keeps computing in the background.")
+
+
+def _leave_pages_folder_mode() -> None:
+    """Make the very first script run of a fresh server go through app.py, whatever URL it opens.
+
+    Streamlit treats an app with a `pages/` folder beside its main script as an old-style multipage
+    app until `st.navigation` runs once: a first visit to e.g. /train then runs pages/train.py on
+    its own (no model picker, Streamlit's own page list). The flag is one class attribute per
+    process; clearing it and rerunning sends this and every later run through app.py.
+    (Renaming pages/ would remove the cause; see notes/issue3.md.)
+    """
+    from streamlit.runtime.pages_manager import PagesManager
+
+    if PagesManager.uses_pages_directory and st.runtime.exists():
+        PagesManager.uses_pages_directory = False
+        st.rerun()
+
+
+_leave_pages_folder_mode()
