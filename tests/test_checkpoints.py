@@ -378,3 +378,31 @@ def test_a_history_json_cannot_hold_is_refused_and_leaves_nothing_behind(tmp_pat
     with pytest.raises(CheckpointError, match="Could not save 'nan'"):
         save_checkpoint(root / "nan", tiny_model(), dataset={"name": "digits"}, train={}, history=history)
     assert [p.name for p in root.iterdir() if p.name != ".lock"] == []
+
+
+def test_the_checkpoint_is_whole_after_every_step_of_an_overwrite(tmp_path, monkeypatch):
+    """Where the file system can swap two folders atomically, no moment exists without the checkpoint."""
+    first, second = tmp_path / "probe-a", tmp_path / "probe-b"
+    first.mkdir()
+    second.mkdir()
+    if not checkpoints._exchange(first, second):
+        pytest.skip("this file system has no atomic exchange; saves fall back to two renames")
+    root = tmp_path / "checkpoints"
+    folder = save(root / "busy", seed=0)
+    seen = []
+
+    def whole() -> bool:
+        return (folder / CONFIG_FILE).is_file() and (folder / WEIGHTS_FILE).is_file()
+
+    def watched(step):
+        def run(*args):
+            result = step(*args)
+            seen.append(whole())
+            return result
+        return run
+
+    monkeypatch.setattr(checkpoints.os, "rename", watched(os.rename))
+    monkeypatch.setattr(checkpoints, "_exchange", watched(checkpoints._exchange))
+    save(root / "busy", seed=1, overwrite=True)
+    assert seen and all(seen)
+    assert same_weights(load_checkpoint(folder).model, tiny_model(1))
