@@ -185,7 +185,7 @@ def wait_for_projection(store, method: str, dims: tuple[int, int] | None):
             st.warning(str(error))
             return None
     if method == "umap":
-        start_umap_warmup()  # no-op when app.py already started it; shows its progress meanwhile
+        start_umap_warmup(delay=0)  # no-op when app.py already started it; shows its progress meanwhile
     future = store.request(method, dims)
     try:
         return future.result(timeout=4.0)

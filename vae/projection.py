@@ -158,7 +158,7 @@ class Projection:
     explained_variance: tuple[float, float] | None = None
     pca_mean: np.ndarray | None = None
     pca_components: np.ndarray | None = None
-    reducer: object | None = field(default=None, repr=False)  # a fitted umap.UMAP, only in memory
+    reducer: object | None = field(default=None, repr=False)  # a fitted UmapMap, only in memory
 
     @property
     def title(self) -> str:
@@ -173,10 +173,7 @@ class Projection:
             coords = (mu - self.pca_mean) @ self.pca_components.T
             return Placed(coords.astype(np.float32), "transform", "Placed with the PCA fitted on the data set (transform).")
         if self.method == "umap" and self.reducer is not None:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                coords = self.reducer.transform(mu)
-            return Placed(np.asarray(coords, dtype=np.float32), "transform", "Placed with UMAP's transform of the fitted map.")
+            return Placed(self.reducer.transform(mu), "transform", "Placed with UMAP's transform of the fitted map.")
         ids, distances = codes.nearest(mu)
         weights = 1.0 / (distances + 1e-6)
         coords = (self.coords[ids] * weights[..., None]).sum(1) / weights.sum(1, keepdims=True)
@@ -245,15 +242,50 @@ def _umap_note() -> str:
             f"{settings['n_epochs']} epochs, seed {settings['random_state']} (the same codes give the same map).")
 
 
-def _fit_umap(mu: np.ndarray):
-    import umap  # imported here: it takes seconds, and numba compiles on first use
+class UmapMap:
+    """A fitted UMAP whose neighbours come from scikit-learn's exact search, with transform.
 
-    if len(mu) <= UMAP_SETTINGS["n_neighbors"] + 1:
-        raise ProjectionError(f"UMAP needs more than {UMAP_SETTINGS['n_neighbors'] + 1} points.")
-    with warnings.catch_warnings():
-        # "n_jobs overridden by setting random_state": the seed is on purpose (a reproducible map).
-        warnings.simplefilter("ignore")
-        return umap.UMAP(n_components=2, **UMAP_SETTINGS).fit(mu)
+    UMAP is given the k-nearest-neighbour distances as a sparse "precomputed" matrix, so it never
+    builds its own NN-descent index: that index's numba compilation costs minutes on a busy
+    2-core machine the first time a data set has over 4,096 points. Exact search over at most
+    10,000 codes takes well under a second. New points reach `transform` the same way.
+    """
+
+    def __init__(self, mu: np.ndarray):
+        import umap  # imported here: it takes seconds, and numba compiles on first use
+        from sklearn.neighbors import NearestNeighbors
+
+        self.k = UMAP_SETTINGS["n_neighbors"]
+        if len(mu) <= self.k + 1:
+            raise ProjectionError(f"UMAP needs more than {self.k + 1} points.")
+        self.size = len(mu)
+        self.neighbours = NearestNeighbors(n_neighbors=self.k + 1).fit(mu)
+        distances, ids = self.neighbours.kneighbors(mu)
+        graph = self._sparse(distances[:, 1:], ids[:, 1:])  # column 0 is each point itself
+        graph = graph.maximum(graph.T).tocsr()  # UMAP wants a symmetric matrix
+        with warnings.catch_warnings():
+            # "n_jobs overridden by setting random_state": the seed is on purpose (a reproducible map).
+            warnings.simplefilter("ignore")
+            self.reducer = umap.UMAP(n_components=2, metric="precomputed", **UMAP_SETTINGS).fit(graph)
+        self.embedding_ = np.asarray(self.reducer.embedding_, dtype=np.float32)
+
+    def _sparse(self, distances: np.ndarray, ids: np.ndarray):
+        import scipy.sparse
+
+        rows = np.repeat(np.arange(len(ids)), ids.shape[1])
+        # A tiny offset keeps identical codes (distance 0) as stored entries of the sparse matrix.
+        return scipy.sparse.csr_matrix((distances.ravel() + 1e-12, (rows, ids.ravel())), shape=(len(ids), self.size))
+
+    def transform(self, mu: np.ndarray) -> np.ndarray:
+        """Map positions (M, 2) of new codes mu (M, D), by UMAP's transform."""
+        distances, ids = self.neighbours.kneighbors(np.atleast_2d(mu), n_neighbors=self.k)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # "transforming new data with precomputed metric": intended
+            return np.asarray(self.reducer.transform(self._sparse(distances, ids)), dtype=np.float32)
+
+
+def _fit_umap(mu: np.ndarray) -> UmapMap:
+    return UmapMap(mu)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -299,23 +331,21 @@ def _set_warmup(**changes) -> None:
             setattr(_warmup, name, value)
 
 
-def _run_umap_warmup() -> None:
+def _run_umap_warmup(delay: float) -> None:
     try:
+        # The first visitor's page runs first: numba's compiler is mostly Python and holds the GIL.
+        time.sleep(delay)
         _set_warmup(stage="importing", step=0)
-        import umap
+        import umap  # noqa: F401  (13 s on a fresh install: the first stage shown)
 
         rng = np.random.default_rng(0)
         points = rng.normal(size=(64, 4)).astype(np.float32)
         _set_warmup(stage="compiling fit", step=1)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            # Both neighbour searches get compiled: exact (under 4,096 points) and NN-descent (above,
-            # forced here on a tiny array), as do the layout optimiser and the transform's search.
-            exact = umap.UMAP(n_components=2, **{**UMAP_SETTINGS, "n_epochs": 20}).fit(points)
-            approximate = umap.UMAP(n_components=2, force_approximation_algorithm=True, **{**UMAP_SETTINGS, "n_epochs": 20}).fit(points)
-            _set_warmup(stage="compiling transform", step=2)
-            exact.transform(points[:4])
-            approximate.transform(points[:4])
+        # The very path every map takes (precomputed neighbours), on 64 points: the fuzzy graph,
+        # the layout optimiser and the transform get compiled.
+        fitted = UmapMap(points)
+        _set_warmup(stage="compiling transform", step=2)
+        fitted.transform(points[:4] + 0.01)
         _set_warmup(stage="ready", step=3, finished=time.monotonic())
     except Exception as error:  # the map still works without UMAP; the page shows why
         _set_warmup(stage="failed", error=f"{type(error).__name__}: {error}", finished=time.monotonic())
@@ -323,13 +353,16 @@ def _run_umap_warmup() -> None:
         _warmup_done.set()
 
 
-def start_umap_warmup() -> WarmupStatus:
-    """Start compiling umap-learn on a daemon thread (once per process); returns the status."""
+def start_umap_warmup(delay: float = 2.0) -> WarmupStatus:
+    """Start compiling umap-learn on a daemon thread (once per process), `delay` seconds from now.
+
+    Streamlit has no server-start hook: app.py calls this, so it starts with the first visit.
+    """
     with _warmup_lock:
         if _warmup.started is None:
             _warmup.started = time.monotonic()
             _warmup.stage = "importing"
-            threading.Thread(target=_run_umap_warmup, name="umap-warmup", daemon=True).start()
+            threading.Thread(target=_run_umap_warmup, args=(delay,), name="umap-warmup", daemon=True).start()
     return umap_warmup_status()
 
 
