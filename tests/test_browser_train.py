@@ -16,10 +16,12 @@ CHART = '[data-testid="stMain"] [data-testid="stPlotlyChart"] .js-plotly-plot'
 
 @pytest.mark.browser
 def test_training_from_the_train_page_shows_live_curves_and_reconstructions(app_server, page):
-    open_app_page(page, app_server)
-    page.locator('[data-testid="stSidebarNav"]').get_by_role("link", name="Train").click()
+    # Opened by its URL: it runs through app.py too (navigation and the model picker in the sidebar).
+    open_app_page(page, app_server, "train")
     page.get_by_role("heading", name="Train a VAE").wait_for()
     wait_for_idle(page)
+    page.locator('[data-testid="stSidebar"]').get_by_role("combobox", name="Checkpoint").wait_for()
+    page.locator('[data-testid="stSidebarNav"]').get_by_role("link", name="Loss curves").wait_for()
     data_set = page.locator('[data-testid="stSelectbox"]').filter(has_text="Data set")
     data_set.click()
     page.get_by_role("option", name="scikit-learn 8x8 digits (embedded)").click()
