@@ -50,6 +50,7 @@ def sidebar_model_picker() -> Checkpoint | None:
     """The sidebar's model picker; stores the choice in session state and returns the loaded model."""
     summaries = checkpoint_summaries()
     with st.sidebar:
+        _training_in_progress()
         st.subheader("Model")
         if not summaries:
             st.info(f"No checkpoints in {default_root()}. Train one on the Train page.")
@@ -75,6 +76,20 @@ def sidebar_model_picker() -> Checkpoint | None:
         st.caption(f"{checkpoint.dataset_name} · {model.arch} · z = {model.latent_dim} · "
                    f"{model.likelihood} · beta = {checkpoint.beta:g} · {len(checkpoint.history)} epochs")
         return checkpoint
+
+
+TRAIN_JOB_KEY = "train_job"  # the id of the training run this session watches (see pages/train.py)
+
+
+def _training_in_progress() -> None:
+    """A link back to the Train page while this session's run is queued or training."""
+    from vae.jobs import progress_text, shared_manager
+
+    job = shared_manager().get(st.session_state.get(TRAIN_JOB_KEY))
+    if job is not None:
+        view = job.view()
+        if not view.done:
+            st.page_link("pages/train.py", label=f"Training {view.name}: {progress_text(view)}", icon="⏳")
 
 
 def selected_checkpoint() -> Checkpoint | None:

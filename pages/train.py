@@ -12,7 +12,7 @@ from vae.images import image_grid
 from vae.models import ARCHITECTURES, LIKELIHOODS, MAX_LATENT_DIM
 from vae.train import TrainConfig, TrainConfigError
 
-JOB_KEY = "train_job"
+JOB_KEY = ui.TRAIN_JOB_KEY
 names = dataset_names()
 ANNOUNCED_KEY = "train_announced"
 manager = jobs.shared_manager()

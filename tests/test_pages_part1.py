@@ -194,3 +194,18 @@ def test_a_broken_checkpoint_folder_shows_its_error_in_the_sidebar_only(app_test
     assert "Choose a working model" in at.warning[0].value
     open_page(at, "pages/train.py", "digits-mlp-z2")  # and choosing a good one again works
     no_failure(at)
+
+
+def test_other_pages_link_back_to_a_run_in_progress(app_test):
+    at = start_training(app_test.run(), "digits-elsewhere", epochs=500)
+    job = job_of(at)
+    try:
+        open_page(at, "pages/reconstructions.py")
+        no_failure(at)
+        links = [link for link in at.sidebar.get("page_link") if "digits-elsewhere" in link.proto.label]
+        assert links and links[0].proto.label.startswith("Training digits-elsewhere")
+    finally:
+        jobs.shared_manager().stop(job.id)
+    job.wait(WAIT)
+    at.run()
+    assert not [link for link in at.sidebar.get("page_link") if "digits-elsewhere" in link.proto.label]
