@@ -101,12 +101,14 @@ def time_first_page(browser, scratch: Path, run: int, extra_env: dict | None = N
     try:
         wait_healthy(process, url, log)
         healthy = time.perf_counter() - started
-        page.goto(url)
+        page.goto(url, wait_until="domcontentloaded")
+        page.wait_for_selector('[data-testid="stApp"]')
+        frontend = time.perf_counter() - started  # Streamlit's frontend is up; the script run starts now
         page.get_by_role("heading", name="Latent Lab").wait_for()
         page.locator('[data-testid="stSidebar"]').get_by_role("combobox", name="Checkpoint").wait_for()
         page.wait_for_selector(APP_IDLE)
         interactive = time.perf_counter() - started
-        return {"healthy_s": healthy, "interactive_s": interactive}
+        return {"healthy_s": healthy, "frontend_s": frontend, "interactive_s": interactive}
     finally:
         context.close()
         stop_server(process)
@@ -173,7 +175,8 @@ def main() -> None:
                 timings = [time_first_page(browser, scratch, f"{len(extra_env)}-{run}", extra_env) for run in range(args.runs)]
                 print(label)
                 for run, timing in enumerate(timings, 1):
-                    print(f"  run {run}: server healthy {timing['healthy_s']:.2f} s, Home interactive in Chromium {timing['interactive_s']:.2f} s")
+                    print(f"  run {run}: server healthy {timing['healthy_s']:.2f} s, frontend up {timing['frontend_s']:.2f} s, "
+                          f"Home interactive in Chromium {timing['interactive_s']:.2f} s")
                 interactive = [timing["interactive_s"] for timing in timings]
                 print(f"  first page interactive: median {statistics.median(interactive):.2f} s, "
                       f"best {min(interactive):.2f} s, worst {max(interactive):.2f} s (target < 5 s)")
