@@ -208,7 +208,8 @@ def compute_projection(codes: LatentCodes, method: str, dims: tuple[int, int] | 
             raise ProjectionError(f"Latent dimensions run from 1 to {codes.latent_dim}.")
         projection = Projection(method, key, mu[:, [first, second]].copy(), (f"z{first + 1}", f"z{second + 1}"), dims=(first, second))
     elif method == "pca":
-        from sklearn.decomposition import PCA
+        with _import_lock:
+            from sklearn.decomposition import PCA
 
         if codes.latent_dim < 2:
             raise ProjectionError("PCA to 2-D needs at least a 2-D latent.")
@@ -224,7 +225,8 @@ def compute_projection(codes: LatentCodes, method: str, dims: tuple[int, int] | 
         projection = Projection(method, key, np.asarray(reducer.embedding_, dtype=np.float32), ("UMAP 1", "UMAP 2"),
                                 note=_umap_note(), reducer=reducer)
     else:
-        from sklearn.manifold import TSNE
+        with _import_lock:
+            from sklearn.manifold import TSNE
 
         perplexity = min(TSNE_SETTINGS["perplexity"], max(2.0, (len(mu) - 1) / 3.0))
         coords = TSNE(n_components=2, perplexity=perplexity, init=TSNE_SETTINGS["init"],
@@ -252,8 +254,9 @@ class UmapMap:
     """
 
     def __init__(self, mu: np.ndarray):
-        import umap  # imported here: it takes seconds, and numba compiles on first use
-        from sklearn.neighbors import NearestNeighbors
+        with _import_lock:  # imported here: it takes seconds, and numba compiles on first use
+            import umap
+            from sklearn.neighbors import NearestNeighbors
 
         self.k = UMAP_SETTINGS["n_neighbors"]
         if len(mu) <= self.k + 1:
@@ -315,6 +318,13 @@ class WarmupStatus:
 
 
 _warmup = WarmupStatus()
+# Two threads importing intertwined packages at once can each get the other's module half made
+# ("partially initialized module 'pandas' has no attribute 'Series'", seen here when the warm-up
+# imported umap while a page drew its first plotly chart). So the packages shared with the
+# pages are imported on the calling thread before the warm-up starts, and every import of umap
+# or scikit-learn in this module holds this lock.
+_import_lock = threading.Lock()
+SHARED_IMPORTS = ("pandas", "scipy.sparse", "sklearn.neighbors", "sklearn.decomposition", "sklearn.manifold", "sklearn.datasets")
 _warmup_lock = threading.Lock()
 _warmup_done = threading.Event()
 
@@ -336,7 +346,8 @@ def _run_umap_warmup(delay: float) -> None:
         # The first visitor's page runs first: numba's compiler is mostly Python and holds the GIL.
         time.sleep(delay)
         _set_warmup(stage="importing", step=0)
-        import umap  # noqa: F401  (13 s on a fresh install: the first stage shown)
+        with _import_lock:
+            import umap  # noqa: F401  (13 s on a fresh install: the first stage shown)
 
         rng = np.random.default_rng(0)
         points = rng.normal(size=(64, 4)).astype(np.float32)
@@ -360,6 +371,11 @@ def start_umap_warmup(delay: float = 2.0) -> WarmupStatus:
     """
     with _warmup_lock:
         if _warmup.started is None:
+            import importlib
+
+            with _import_lock:  # about a second, once per server process
+                for name in SHARED_IMPORTS:
+                    importlib.import_module(name)
             _warmup.started = time.monotonic()
             _warmup.stage = "importing"
             threading.Thread(target=_run_umap_warmup, args=(delay,), name="umap-warmup", daemon=True).start()
