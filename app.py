@@ -17,6 +17,8 @@ PAGES = [
 ]
 
 navigation = st.navigation(PAGES)
-ui.warm_up_umap()  # numba compiles umap-learn on a daemon thread, so the Latent map never waits on it
-st.session_state["_checkpoint"] = ui.sidebar_model_picker()
+ui.warm_up()  # PyTorch, scikit-learn, plotly and UMAP's compiler load on a background thread
+st.session_state[ui.SUMMARY_KEY] = ui.sidebar_model_picker()
+if navigation.title != "Home":  # Home reads only JSON, so it shows while the rest loads
+    ui.wait_for_warm_up()
 navigation.run()

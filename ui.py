@@ -7,15 +7,23 @@ session (st.cache_resource), so they are only ever read: models stay on the CPU 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import streamlit as st
-import torch
 
 from vae.checkpoints import Checkpoint, CheckpointError, CheckpointSummary, default_root, list_checkpoints, load_checkpoint
-from vae.data import DataError, Dataset, load_dataset
-from vae.images import to_display_image
+
+if TYPE_CHECKING:
+    import torch
+
+    from vae.data import Dataset
+
+# Nothing on the path of the first page imports PyTorch: the sidebar and Home read only JSON,
+# and the model loads when a page asks for it (selected_checkpoint). torch is imported on a
+# background thread at server start (warm_up) so that first model load is quick too.
 
 SELECTED_KEY = "checkpoint_name"
+SUMMARY_KEY = "_checkpoint_summary"  # set by app.py on every run from the sidebar picker
 _PENDING_KEY = "_checkpoint_to_select"
 PREFERRED_DEFAULT = "mnist5k-mlp-z2"
 
@@ -23,8 +31,7 @@ PREFERRED_DEFAULT = "mnist5k-mlp-z2"
 @st.cache_resource(show_spinner="Loading model…", max_entries=16)
 def _cached_checkpoint(path: str, modified: float) -> Checkpoint:
     # `modified` keys the cache, so a checkpoint saved again under the same name is reloaded.
-    with torch.no_grad():
-        return load_checkpoint(path)
+    return load_checkpoint(path)
 
 
 def get_checkpoint(summary: CheckpointSummary) -> Checkpoint:
@@ -34,6 +41,8 @@ def get_checkpoint(summary: CheckpointSummary) -> Checkpoint:
 
 @st.cache_resource(show_spinner="Loading data set…", max_entries=8)
 def get_dataset(name: str, data_dir: str | None = None) -> Dataset:
+    from vae.data import load_dataset
+
     return load_dataset(name, data_dir)
 
 
@@ -46,8 +55,11 @@ def select_checkpoint(name: str) -> None:
     st.session_state[_PENDING_KEY] = name
 
 
-def sidebar_model_picker() -> Checkpoint | None:
-    """The sidebar's model picker; stores the choice in session state and returns the loaded model."""
+def sidebar_model_picker() -> CheckpointSummary | None:
+    """The sidebar's model picker; stores the choice in session state and returns its summary.
+
+    Reads only each checkpoint's config.json; the model itself loads in selected_checkpoint().
+    """
     summaries = checkpoint_summaries()
     with st.sidebar:
         _training_in_progress()
@@ -67,15 +79,11 @@ def sidebar_model_picker() -> Checkpoint | None:
         if summary.error:
             st.error(summary.error)
             return None
-        try:
-            checkpoint = get_checkpoint(summary)
-        except CheckpointError as error:
-            st.error(str(error))
-            return None
-        model = checkpoint.model.config
-        st.caption(f"{checkpoint.dataset_name} · {model.arch} · z = {model.latent_dim} · "
-                   f"{model.likelihood} · beta = {checkpoint.beta:g} · {len(checkpoint.history)} epochs")
-        return checkpoint
+        config, model = summary.config, summary.config["model"]
+        st.caption(f"{config['dataset']['name']} · {model['arch']} · z = {model['latent_dim']} · "
+                   f"{model['likelihood']} · beta = {float(config['train'].get('beta', 1.0)):g} · "
+                   f"{len(config['history'])} epochs")
+        return summary
 
 
 TRAIN_JOB_KEY = "train_job"  # the id of the training run this session watches (see pages/train.py)
@@ -83,6 +91,8 @@ TRAIN_JOB_KEY = "train_job"  # the id of the training run this session watches (
 
 def _training_in_progress() -> None:
     """A link back to the Train page while this session's run is queued or training."""
+    if st.session_state.get(TRAIN_JOB_KEY) is None:
+        return  # no run of this session: nothing to show, and no need to import the training code
     from vae.jobs import progress_text, shared_manager
 
     job = shared_manager().get(st.session_state.get(TRAIN_JOB_KEY))
@@ -92,9 +102,21 @@ def _training_in_progress() -> None:
             st.page_link("pages/train.py", label=f"Training {view.name}: {progress_text(view)}", icon="⏳")
 
 
+def selected_summary() -> CheckpointSummary | None:
+    """The sidebar's choice as read from its config.json (None when there is no usable one)."""
+    return st.session_state.get(SUMMARY_KEY)
+
+
 def selected_checkpoint() -> Checkpoint | None:
-    """The model chosen in the sidebar (None, with a message already shown, when there is none)."""
-    return st.session_state.get("_checkpoint")
+    """The model chosen in the sidebar, loaded (None, with the reason shown, when it cannot be)."""
+    summary = selected_summary()
+    if summary is None:
+        return None
+    try:
+        return get_checkpoint(summary)
+    except CheckpointError as error:
+        st.error(str(error))
+        return None
 
 
 def require_checkpoint() -> Checkpoint:
@@ -108,6 +130,8 @@ def require_checkpoint() -> Checkpoint:
 
 def dataset_of(checkpoint: Checkpoint) -> Dataset:
     """The data set a checkpoint was trained on, or stop the page with the reason."""
+    from vae.data import DataError
+
     try:
         return get_dataset(checkpoint.dataset_name, checkpoint.config["train"].get("data_dir"))
     except DataError as error:
@@ -117,6 +141,8 @@ def dataset_of(checkpoint: Checkpoint) -> Dataset:
 
 def show_images(images: torch.Tensor, captions: list[str] | None = None, width: int = 112) -> None:
     """A row of images (N, C, H, W) in [0, 1], scaled up without blurring."""
+    from vae.images import to_display_image
+
     columns = st.columns(len(images)) if len(images) else []
     for i, (column, image) in enumerate(zip(columns, images)):
         # An explicit width: otherwise a caption wider than the picture stretches it (and blurs it).
@@ -145,14 +171,55 @@ def projection_store(checkpoint: Checkpoint):
     return store
 
 
-def warm_up_umap() -> None:
-    """Start compiling umap-learn on a background thread, once per server process."""
+# Everything heavy the pages use, imported once per server process on one background thread.
+# Pages other than Home wait for it (wait_for_warm_up), so two threads never import these
+# intertwined packages at once (that can hand a thread a half-made module); Home needs none.
+HEAVY_IMPORTS = (
+    "numpy", "pandas", "plotly.graph_objects", "plotly.subplots", "scipy.sparse", "sklearn.neighbors",
+    "sklearn.decomposition", "sklearn.manifold", "sklearn.datasets", "PIL.Image", "torch",
+    "vae.models", "vae.losses", "vae.data", "vae.images", "vae.train", "vae.jobs", "vae.projection",
+    "vae.generate", "vae.inspect", "vae.charts", "vae.maps", "vae.upload_report", "streamlit_drawable_canvas",
+)
+
+
+@st.cache_resource(show_spinner=False)
+def _warm_up() -> dict:
+    import importlib
+    import logging
     import os
+    import threading
 
-    from vae.projection import start_umap_warmup
+    state = {"done": threading.Event(), "error": None}
 
-    if os.environ.get("LATENT_LAB_UMAP_WARMUP", "1") != "0":  # tests that never use UMAP may skip it
-        start_umap_warmup()
+    def work() -> None:
+        try:
+            for name in HEAVY_IMPORTS:
+                importlib.import_module(name)
+            if os.environ.get("LATENT_LAB_UMAP_WARMUP", "1") != "0":  # tests that never use UMAP may skip it
+                from vae.projection import start_umap_warmup
+
+                start_umap_warmup()  # numba compiles umap-learn on its own daemon thread
+        except Exception as error:  # the page that needs the library will say what is wrong
+            logging.getLogger(__name__).exception("warm-up failed")
+            state["error"] = f"{type(error).__name__}: {error}"
+        finally:
+            state["done"].set()
+
+    threading.Thread(target=work, name="latent-lab-warm-up", daemon=True).start()
+    return state
+
+
+def warm_up() -> None:
+    """Start loading PyTorch and the other heavy libraries on a background thread (once per process)."""
+    _warm_up()
+
+
+def wait_for_warm_up() -> None:
+    """Block a page until the background imports are done (seconds, only just after server start)."""
+    state = _warm_up()
+    if not state["done"].is_set():
+        with st.spinner("Loading PyTorch and friends (once, just after the server starts)…"):
+            state["done"].wait(300)
 
 
 def projection_picker(latent_dim: int, with_split: bool = True) -> tuple[str, tuple[int, int] | None, str]:

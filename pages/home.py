@@ -3,7 +3,7 @@
 import streamlit as st
 
 import ui
-from vae.inspect import final_numbers
+from vae.history import final_numbers
 
 st.title("Latent Lab")
 st.write(
@@ -26,7 +26,7 @@ st.latex(r"\mathrm{KL}_j = \tfrac12\left(\mu_j^2 + \sigma_j^2 - 1 - \log \sigma_
 st.write("The loss the app shows is the negative ELBO, reconstruction + KL, per image, in nats. "
          "A β-VAE multiplies the KL term by β.")
 
-checkpoint = ui.selected_checkpoint()
+checkpoint = ui.selected_summary()  # its config.json is enough here: no need to load the model
 numbers = final_numbers(checkpoint.history) if checkpoint is not None else None
 if numbers is not None:
     st.subheader(f"The chosen model: {checkpoint.name}")

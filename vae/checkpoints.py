@@ -13,6 +13,7 @@ import datetime as _dt
 import errno
 import functools
 import fcntl
+import importlib.metadata
 import json
 import os
 import platform
@@ -23,12 +24,32 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
+from typing import TYPE_CHECKING
+
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
 
 from vae import __version__
-from vae.models import VAE, ModelConfig, ModelConfigError, build_model
+from vae.configs import ModelConfig, ModelConfigError
+
+if TYPE_CHECKING:
+    import torch
+
+    from vae.models import VAE
+
+# PyTorch is imported where weights are read or written, not at import: listing checkpoints
+# (the sidebar, the first page) needs only JSON, and importing torch costs seconds.
+
+
+def save_file(tensors: dict, path: Path, metadata: dict | None = None) -> None:
+    from safetensors.torch import save_file as save_tensors
+
+    save_tensors(tensors, path, metadata=metadata)
+
+
+def load_file(path: Path, device: str = "cpu") -> dict:
+    from safetensors.torch import load_file as load_tensors
+
+    return load_tensors(path, device=device)
 
 WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
@@ -74,12 +95,11 @@ def checkpoint_path(root: str | Path, name: str) -> Path:
 def library_versions() -> dict:
     import numpy
     import safetensors
+    import torch
 
-    try:
-        import torchvision
-
-        torchvision_version = torchvision.__version__
-    except Exception:  # torchvision is optional for the library itself
+    try:  # read from the package metadata: importing torchvision costs seconds
+        torchvision_version = importlib.metadata.version("torchvision")
+    except importlib.metadata.PackageNotFoundError:
         torchvision_version = None
     return {
         "latent_lab": __version__, "python": platform.python_version(), "torch": torch.__version__,
@@ -222,15 +242,10 @@ def save_checkpoint(folder: str | Path, model: VAE, *, dataset: dict, train: dic
     return folder
 
 
-@dataclass(frozen=True)
-class Checkpoint:
-    path: Path
-    model: VAE
-    config: dict
+class _ReadsConfig:
+    """What a checkpoint's config.json says, for loaded checkpoints and summaries alike."""
 
-    @property
-    def name(self) -> str:
-        return self.path.name
+    config: dict
 
     @property
     def history(self) -> list[dict]:
@@ -243,6 +258,17 @@ class Checkpoint:
     @property
     def beta(self) -> float:
         return float(self.config["train"].get("beta", 1.0))
+
+
+@dataclass(frozen=True)
+class Checkpoint(_ReadsConfig):
+    path: Path
+    model: VAE
+    config: dict
+
+    @property
+    def name(self) -> str:
+        return self.path.name
 
 
 def read_config(path: str | Path) -> dict:
@@ -295,6 +321,10 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> Che
         raise CheckpointError(
             f"Checkpoint '{name}': {WEIGHTS_FILE} is not a readable safetensors file (truncated, or another format). It was not loaded."
         ) from error
+    import torch
+
+    from vae.models import build_model
+
     model = build_model(ModelConfig.from_dict(config["model"]))
     expected = model.state_dict()
     if set(weights) != set(expected):
@@ -312,7 +342,7 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> Che
 
 
 @dataclass(frozen=True)
-class CheckpointSummary:
+class CheckpointSummary(_ReadsConfig):
     """What the model picker shows: the settings of one folder, or why it cannot be used."""
 
     name: str

@@ -10,29 +10,9 @@ from dataclasses import dataclass
 import torch
 
 from vae.data import Dataset
+from vae.history import ELBONumbers, final_numbers  # noqa: F401 (re-exported)
 from vae.losses import elbo_parts, reconstruction_nll
 from vae.models import VAE
-
-
-@dataclass(frozen=True)
-class ELBONumbers:
-    """A model's test-set ELBO terms at its last epoch, per image in nats."""
-
-    recon: float  # -E_q[log p(x|z)]
-    kl: float  # KL(q(z|x) || p(z))
-    epochs: int
-
-    @property
-    def elbo(self) -> float:
-        return -(self.recon + self.kl)
-
-
-def final_numbers(history: list[dict]) -> ELBONumbers | None:
-    """The test recon and KL of the last epoch of a checkpoint's history (None for an empty history)."""
-    if not history:
-        return None
-    test = history[-1]["test"]
-    return ELBONumbers(recon=float(test["recon"]), kl=float(test["kl"]), epochs=len(history))
 
 
 class SelectionError(ValueError):
