@@ -233,8 +233,11 @@ def prepare_image(image: Image.Image, image_shape: tuple[int, int, int], notes: 
     rows = np.flatnonzero((ink > CONTENT_LEVEL).any(axis=1))
     cols = np.flatnonzero((ink > CONTENT_LEVEL).any(axis=0))
     ink = ink[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
+    side = max(ink.shape)
+    shown = np.zeros((side, side), dtype=np.float32)  # padded square only for showing, like the other steps
+    shown[(side - ink.shape[0]) // 2:(side - ink.shape[0]) // 2 + ink.shape[0], (side - ink.shape[1]) // 2:(side - ink.shape[1]) // 2 + ink.shape[1]] = ink
     steps.append(Step("Crop to content", f"background level {background:.2f} removed; cropped to the ink, "
-                                          f"{ink.shape[1]}x{ink.shape[0]} pixels", _thumbnail(ink)))
+                                          f"{ink.shape[1]}x{ink.shape[0]} pixels", _thumbnail(shown)))
     fitted, how = _fit_like_mnist(ink, height, width)
     steps.append(Step("Pad and scale", how, fitted))
     return PreparedImage(torch.from_numpy(fitted).float()[None, None], tuple(steps))
