@@ -17,8 +17,10 @@ PAGES = [
 ]
 
 navigation = st.navigation(PAGES)
-ui.warm_up()  # PyTorch, scikit-learn, plotly and UMAP's compiler load on a background thread
 st.session_state[ui.SUMMARY_KEY] = ui.sidebar_model_picker()
-if navigation.title != "Home":  # Home reads only JSON, so it shows while the rest loads
+if navigation.title != "Home":  # Home reads only JSON and shows at once; the other pages need the libraries
     ui.wait_for_warm_up()
 navigation.run()
+# Once the page is drawn: PyTorch, scikit-learn, plotly and UMAP's compiler load on a background
+# thread (once per server process), so the first visitor's page does not compete with them.
+ui.warm_up()

@@ -1,0 +1,226 @@
+"""A class on one server: N real Chromium sessions visit the app at once while one of them trains.
+
+    python bench/load.py --sessions 10
+
+Starts `streamlit run app.py` on 127.0.0.1 (loopback only) over a scratch copy of the shipped
+checkpoints, then drives N Playwright contexts in headless Chromium through a visit: open the
+app, switch models, Latent map with UMAP, drag the latent pad, upload an image, Reconstructions.
+Session 0 also starts a short training run on the Train page and waits for it to be saved.
+Bounded: every wait has a timeout and the whole run a deadline. Prints per-step p50/p95, the
+errors seen, the server's peak RSS, and one summary line at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import io
+import statistics
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+
+from PIL import Image, ImageDraw
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from tests.conftest import APP_IDLE, CHROMIUM, CHROMIUM_FLAGS, AppServer, copy_shipped_checkpoints  # noqa: E402
+
+STEP_TIMEOUT_MS = 120_000
+MAP_MODEL = "mnist5k-conv-z16"  # a 16-D latent, so the map really runs UMAP
+PAD_READY = '.lp[data-ready="true"]'
+
+
+def digit_png() -> bytes:
+    image = Image.new("L", (96, 96), 255)
+    ImageDraw.Draw(image).ellipse((28, 14, 68, 82), outline=0, width=9)  # a zero, dark on light
+    buffer = io.BytesIO()
+    image.save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def peak_rss_mb(pid: int) -> float:
+    """The process's high-water resident set (VmHWM), in MB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+class Session:
+    def __init__(self, number: int, browser, url: str, timings: dict, errors: list, screenshots: Path | None):
+        self.number, self.browser, self.url, self.timings, self.errors = number, browser, url, timings, errors
+        self.screenshots = screenshots
+        self.closing = False
+
+    async def step(self, name: str, action) -> None:
+        started = time.perf_counter()
+        try:
+            await action()
+        except Exception as error:  # a failed step is an error to report, not a crash of the bench
+            self.errors.append(f"session {self.number}, {name}: {type(error).__name__}: {' '.join(str(error).split())[:300]}")
+            if self.screenshots:
+                await self.page.screenshot(path=str(self.screenshots / f"session{self.number}-{name.split()[0]}.png"), full_page=True)
+            return
+        self.timings[name].append(time.perf_counter() - started)
+        shown = await self.page.locator('[data-testid="stException"]').count()
+        if shown:
+            text = await self.page.locator('[data-testid="stException"]').first.inner_text()
+            self.errors.append(f"session {self.number}, {name}: exception shown: {text.splitlines()[0][:160]}")
+
+    async def idle(self) -> None:
+        await self.page.wait_for_selector(APP_IDLE, timeout=STEP_TIMEOUT_MS)
+
+    async def go(self, title: str) -> None:
+        await self.page.locator("[data-testid=stSidebarNavLink]", has_text=title).click()
+        await self.idle()
+
+    async def choose_model(self, name: str) -> None:
+        picker = self.page.locator('[data-testid="stSidebar"] [data-testid="stSelectbox"]').first
+        await picker.click()
+        await self.page.get_by_role("option").filter(has_text=name).first.click()
+        await self.idle()
+
+    async def run(self, train: bool, png: bytes) -> None:
+        context = await self.browser.new_context(viewport={"width": 1400, "height": 1000})
+        self.page = await context.new_page()
+        self.page.set_default_timeout(STEP_TIMEOUT_MS)
+        self.page.on("pageerror", lambda error: self.errors.append(f"session {self.number}: page error: {error}"))
+
+        def watch(socket) -> None:
+            if "_stcore/stream" in socket.url:
+                socket.on("close", lambda _: None if self.closing else self.errors.append(f"session {self.number}: websocket closed"))
+
+        self.page.on("websocket", watch)
+        try:
+            await self.step("open", self._open)
+            if train:
+                await self.step("start training", self._start_training)
+            await self.step("switch model", lambda: self.choose_model(MAP_MODEL))
+            await self.step("latent map (UMAP)", self._umap)
+            await self.step("drag latent pad", self._drag_pad)
+            await self.step("upload image", lambda: self._upload(png))
+            await self.step("reconstructions", lambda: self.go("Reconstructions"))
+            if train:
+                await self.step("training saved", self._training_saved)
+        finally:
+            self.closing = True
+            await context.close()
+
+    async def _open(self) -> None:
+        await self.page.goto(self.url, timeout=STEP_TIMEOUT_MS)
+        await self.idle()
+
+    async def _start_training(self) -> None:
+        await self.go("Train")
+        data_set = self.page.locator('[data-testid="stSelectbox"]').filter(has_text="Data set")
+        await data_set.click()
+        await self.page.get_by_role("option", name="scikit-learn 8x8 digits (embedded)").click()
+        await self.idle()
+        await self.page.get_by_label("Epochs", exact=True).fill("3")
+        await self.page.get_by_label("Checkpoint name", exact=True).fill(f"load-run-{int(time.time())}")
+        await self.page.get_by_role("button", name="Start training").click()
+        await self.page.locator('[data-testid="stProgress"]').first.wait_for()
+
+    async def _training_saved(self) -> None:
+        await self.go("Train")
+        await self.page.get_by_text("Saved as").first.wait_for(timeout=STEP_TIMEOUT_MS * 3)
+
+    async def _umap(self) -> None:
+        await self.go("Latent map")
+        method = self.page.locator('[data-testid="stSelectbox"]').filter(has_text="Projection")
+        await method.click()
+        await self.page.get_by_role("option").filter(has_text="UMAP").first.click()
+        await self.page.get_by_text("UMAP with", exact=False).first.wait_for(timeout=STEP_TIMEOUT_MS)
+        await self.page.locator('[data-testid="stPlotlyChart"]').first.wait_for()
+        await self.idle()
+
+    async def _drag_pad(self) -> None:
+        await self.go("Generate")
+        await self.page.wait_for_selector(PAD_READY, state="attached", timeout=STEP_TIMEOUT_MS)
+        box = await self.page.locator(".lp-sliders input").first.bounding_box()
+        y = box["y"] + box["height"] / 2
+        await self.page.mouse.move(box["x"] + box["width"] / 2, y)
+        await self.page.mouse.down()
+        await self.page.mouse.move(box["x"] + box["width"] * 0.9, y, steps=20)
+        await self.page.mouse.up()
+        await self.page.get_by_text("Your code").wait_for()
+        await self.idle()
+
+    async def _upload(self, png: bytes) -> None:
+        await self.go("Upload & draw")
+        await self.page.locator('input[type="file"]').first.set_input_files(
+            files=[{"name": f"zero-{self.number}.png", "mimeType": "image/png", "buffer": png}])
+        await self.page.get_by_text("zero-", exact=False).first.wait_for()
+        await self.idle()
+
+
+async def visit_all(url: str, sessions: int, deadline_s: float, screenshots: Path | None,
+                    teacher: bool = False) -> tuple[dict, list, float]:
+    from playwright.async_api import async_playwright
+
+    timings: dict[str, list[float]] = defaultdict(list)
+    errors: list[str] = []
+    png = digit_png()
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS, headless=True)
+        started = time.perf_counter()
+        if teacher:
+            page = await browser.new_page()
+            await page.goto(url, timeout=STEP_TIMEOUT_MS)
+            await page.wait_for_selector(APP_IDLE, timeout=STEP_TIMEOUT_MS)
+        visits = [Session(i, browser, url, timings, errors, screenshots).run(train=i == 0, png=png) for i in range(sessions)]
+        try:
+            await asyncio.wait_for(asyncio.gather(*visits), timeout=deadline_s)
+        except asyncio.TimeoutError:
+            errors.append(f"the run passed its {deadline_s:.0f} s deadline")
+        elapsed = time.perf_counter() - started
+        await browser.close()
+    return timings, errors, elapsed
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sessions", type=int, default=10)
+    parser.add_argument("--deadline", type=float, default=900.0, help="seconds before the run is called off")
+    parser.add_argument("--warm", type=float, default=60.0, help="seconds between the teacher's first visit and the class")
+    args = parser.parse_args()
+    if not 1 <= args.sessions <= 50:
+        parser.error("--sessions must be between 1 and 50")
+    scratch = Path(tempfile.mkdtemp(prefix="latent-lab-load-"))
+    server = AppServer(copy_shipped_checkpoints(scratch / "checkpoints"), scratch / "streamlit.log")
+    try:
+        # A teacher starts the server and opens the app before class (the first visit starts the
+        # background warm-up: Streamlit has no server-start hook), then the class arrives.
+        asyncio.run(visit_all(server.url, 0, 120, None, teacher=True))
+        time.sleep(args.warm)
+        timings, errors, elapsed = asyncio.run(visit_all(server.url, args.sessions, args.deadline, scratch))
+        rss = peak_rss_mb(server.process.pid)
+    finally:
+        server.stop()
+    log_errors = [line for line in (scratch / "streamlit.log").read_text(errors="replace").splitlines() if "Traceback" in line]
+    errors += [f"server log: {line}" for line in log_errors]
+    completed = args.sessions - len({e.split(",")[0] for e in errors if e.startswith("session ")})
+    print(f"{args.sessions} sessions in {elapsed:.1f} s; server log {scratch / 'streamlit.log'}")
+    print(f"{'step':22s} {'n':>3s} {'p50 s':>7s} {'p95 s':>7s}")
+    for name, values in timings.items():
+        print(f"{name:22s} {len(values):3d} {statistics.median(values):7.2f} {percentile(values, 0.95):7.2f}")
+    for error in errors:
+        print("error:", error)
+    everything = [v for values in timings.values() for v in values]
+    print(f"sessions_completed={completed}")
+    print(f"sessions={args.sessions} errors={len(errors)} p50_s={statistics.median(everything):.2f} "
+          f"p95_s={percentile(everything, 0.95):.2f} peak_rss_mb={rss:.0f}")
+    return 1 if errors else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
