@@ -7,13 +7,13 @@ import ui
 st.set_page_config(page_title="Latent Lab", page_icon="🧪", layout="wide")
 
 PAGES = [
-    st.Page("pages/home.py", title="Home", icon="🏠", default=True),
-    st.Page("pages/train.py", title="Train", icon="🏋️"),
-    st.Page("pages/loss_curves.py", title="Loss curves", icon="📉"),
-    st.Page("pages/reconstructions.py", title="Reconstructions", icon="🔁"),
-    st.Page("pages/latent_map.py", title="Latent map", icon="🗺️"),
-    st.Page("pages/generate.py", title="Generate", icon="🎛️"),
-    st.Page("pages/upload.py", title="Upload & draw", icon="✏️"),
+    st.Page("views/home.py", title="Home", icon="🏠", default=True),
+    st.Page("views/train.py", title="Train", icon="🏋️"),
+    st.Page("views/loss_curves.py", title="Loss curves", icon="📉"),
+    st.Page("views/reconstructions.py", title="Reconstructions", icon="🔁"),
+    st.Page("views/latent_map.py", title="Latent map", icon="🗺️"),
+    st.Page("views/generate.py", title="Generate", icon="🎛️"),
+    st.Page("views/upload.py", title="Upload & draw", icon="✏️"),
 ]
 
 navigation = st.navigation(PAGES)

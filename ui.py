@@ -86,7 +86,7 @@ def sidebar_model_picker() -> CheckpointSummary | None:
         return summary
 
 
-TRAIN_JOB_KEY = "train_job"  # the id of the training run this session watches (see pages/train.py)
+TRAIN_JOB_KEY = "train_job"  # the id of the training run this session watches (see views/train.py)
 
 
 def _training_in_progress() -> None:
@@ -99,7 +99,7 @@ def _training_in_progress() -> None:
     if job is not None:
         view = job.view()
         if not view.done:
-            st.page_link("pages/train.py", label=f"Training {view.name}: {progress_text(view)}", icon="⏳")
+            st.page_link("views/train.py", label=f"Training {view.name}: {progress_text(view)}", icon="⏳")
 
 
 def selected_summary() -> CheckpointSummary | None:
@@ -146,7 +146,7 @@ def show_images(images: torch.Tensor, captions: list[str] | None = None, width: 
     columns = st.columns(len(images)) if len(images) else []
     for i, (column, image) in enumerate(zip(columns, images)):
         # An explicit width: otherwise a caption wider than the picture stretches it (and blurs it).
-        column.image(to_display_image(image, width), caption=captions[i] if captions else None, width=width)
+        column.image(to_display_image(image, width), caption=captions[i] if captions else None, width=width, output_format="PNG")
 
 
 # --- Latent map and uploads: one projection store per checkpoint, the shared projection picker. ---
@@ -298,22 +298,3 @@ def _projection_progress(future, method: str, points: int) -> None:
             return
     st.progress(0.5, text=f"Computing the {title} map of {points:,} codes (once per model; then it is cached)…")
     st.caption("You can switch to PCA meanwhile; this keeps computing in the background.")
-
-
-def _leave_pages_folder_mode() -> None:
-    """Make the very first script run of a fresh server go through app.py, whatever URL it opens.
-
-    Streamlit treats an app with a `pages/` folder beside its main script as an old-style multipage
-    app until `st.navigation` runs once: a first visit to e.g. /train then runs pages/train.py on
-    its own (no model picker, Streamlit's own page list). The flag is one class attribute per
-    process; clearing it and rerunning sends this and every later run through app.py.
-    (Renaming pages/ would remove the cause; see notes/issue3.md.)
-    """
-    from streamlit.runtime.pages_manager import PagesManager
-
-    if PagesManager.uses_pages_directory and st.runtime.exists():
-        PagesManager.uses_pages_directory = False
-        st.rerun()
-
-
-_leave_pages_folder_mode()

@@ -38,22 +38,10 @@ def checkpoint_root(tmp_path, monkeypatch) -> Path:
 
 
 @pytest.fixture
-def app_test(checkpoint_root, monkeypatch):
+def app_test(checkpoint_root):
     """A fresh AppTest of app.py over the scratch checkpoints; call .run() or switch_page() on it."""
-    from streamlit.runtime.pages_manager import PagesManager
     from streamlit.testing.v1 import AppTest
 
-    # AppTest resets PagesManager.uses_pages_directory before every run, and because a pages/
-    # folder sits beside app.py it then runs the old pages/-folder mode: from the second run on
-    # it executes the page file alone, skipping app.py (no sidebar picker, no navigation). The
-    # real server sets the flag once and st.navigation clears it; pin it off here the same way.
-    original_init = PagesManager.__init__
-
-    def init_without_pages_folder(self, *args, **kwargs):
-        original_init(self, *args, **kwargs)
-        PagesManager.uses_pages_directory = False
-
-    monkeypatch.setattr(PagesManager, "__init__", init_without_pages_folder)
     return AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
 
 

@@ -352,10 +352,12 @@ def test_two_concurrent_saves_under_one_name_one_wins_the_other_is_told(tmp_path
 
     monkeypatch.setattr(checkpoints, "save_file", save_file_then_wait)
     outcomes: dict[int, object] = {}
+    models = {seed: tiny_model(seed) for seed in (1, 2)}  # built here: torch's seed is global, threads would race on it
 
     def saver(seed: int) -> None:
         try:
-            outcomes[seed] = save(root / "shared", seed=seed)
+            outcomes[seed] = save_checkpoint(root / "shared", models[seed], dataset={"name": "digits"},
+                                             train={"epochs": 1, "seed": seed}, history=HISTORY)
         except Exception as error:  # noqa: BLE001 - the test sorts the outcomes below
             outcomes[seed] = error
 

@@ -21,7 +21,7 @@ SHIPPED_NAMES = sorted(p.name for p in SHIPPED.iterdir() if p.is_dir() and not p
 
 def open_generate(app_test, checkpoint: str):
     app_test.session_state["checkpoint_name"] = checkpoint
-    app_test.switch_page("pages/generate.py")
+    app_test.switch_page("views/generate.py")
     app_test.run()
     assert not app_test.exception, [e.value for e in app_test.exception]
     return app_test

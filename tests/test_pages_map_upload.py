@@ -11,8 +11,8 @@ from PIL import Image, ImageDraw
 from image_samples import BAD_FILES, encode, paper_digit
 from vae.projection import wait_for_projections, wait_for_umap_warmup
 
-MAP = "pages/latent_map.py"
-UPLOAD = "pages/upload.py"
+MAP = "views/latent_map.py"
+UPLOAD = "views/upload.py"
 
 
 @pytest.fixture(autouse=True)

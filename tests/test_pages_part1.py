@@ -9,7 +9,7 @@ from vae import jobs
 from vae.checkpoints import load_checkpoint
 
 SHIPPED_NAMES = sorted(p.name for p in SHIPPED.iterdir() if p.is_dir() and not p.name.startswith("."))
-MY_PAGES = ("pages/home.py", "pages/train.py", "pages/loss_curves.py", "pages/reconstructions.py")
+MY_PAGES = ("views/home.py", "views/train.py", "views/loss_curves.py", "views/reconstructions.py")
 WAIT = 120  # seconds for a background run on the shared machine
 
 
@@ -36,7 +36,7 @@ def open_page(at, page: str, checkpoint: str | None = None):
 
 
 def start_training(at, name: str, epochs: int = 1, dataset: str = "digits"):
-    open_page(at, "pages/train.py")
+    open_page(at, "views/train.py")
     at.selectbox(key="train_dataset").set_value(dataset).run()
     at.number_input(key="train_epochs").set_value(epochs)
     at.number_input(key="train_batch").set_value(256)
@@ -58,21 +58,21 @@ def test_every_page_renders_for_each_shipped_checkpoint(app_test, checkpoint):
         no_failure(at)
         assert at.sidebar.selectbox(key="checkpoint_name").value == checkpoint
     saved = load_checkpoint(SHIPPED / checkpoint)
-    open_page(at, "pages/home.py")
+    open_page(at, "views/home.py")
     final = saved.history[-1]["test"]
     assert f"{-(final['recon'] + final['kl']):.2f}" in page_text(at)  # the model's own ELBO, plugged in
     assert len(at.get("page_link")) == 6
-    open_page(at, "pages/loss_curves.py")
+    open_page(at, "views/loss_curves.py")
     assert f"β = {saved.beta:g}" in page_text(at)
     assert len(at.get("plotly_chart")) == 2
-    open_page(at, "pages/reconstructions.py")
+    open_page(at, "views/reconstructions.py")
     rows = at.slider(key="recon_count").value
     samples = at.slider(key="recon_samples").value
     assert len(at.image) == rows * (2 + samples)
 
 
 def test_reconstructions_by_label_and_by_index(app_test):
-    at = open_page(app_test.run(), "pages/reconstructions.py", "digits-mlp-z2")
+    at = open_page(app_test.run(), "views/reconstructions.py", "digits-mlp-z2")
     at.radio(key="recon_how").set_value("by label").run()
     at.selectbox(key="recon_label").set_value(3).run()
     no_failure(at)
@@ -100,7 +100,7 @@ def test_train_runs_a_one_epoch_job_on_digits_and_the_picker_selects_it(app_test
     assert load_checkpoint(checkpoint_root / "digits-app-run").dataset_name == "digits"
     assert len(at.get("plotly_chart")) == 2 and len(at.image) == 1  # curves, KL bars, the preview grid
     # The rest of the app shows the new model.
-    open_page(at, "pages/loss_curves.py")
+    open_page(at, "views/loss_curves.py")
     no_failure(at)
     assert "digits-app-run" in page_text(at)
 
@@ -114,7 +114,7 @@ def test_a_reloaded_page_finds_its_run_from_the_url(app_test):
     reloaded = AppTest.from_file(app_test._script_path, default_timeout=120)  # a new session: no session state
     reloaded.query_params["job"] = job.id
     reloaded.run()
-    reloaded.switch_page("pages/train.py").run()
+    reloaded.switch_page("views/train.py").run()
     assert not reloaded.exception
     assert reloaded.subheader[0].value == "Run: digits-reloaded"
     assert "Saved as 'digits-reloaded'" in reloaded.success[0].value
@@ -167,7 +167,7 @@ def test_bad_or_taken_checkpoint_names_are_refused(app_test, name, message):
 
 
 def test_a_data_set_that_cannot_load_is_a_message_on_the_page(app_test, tmp_path):
-    at = open_page(app_test.run(), "pages/train.py")
+    at = open_page(app_test.run(), "views/train.py")
     at.selectbox(key="train_dataset").set_value("folder").run()
     at.text_input(key="train_folder").set_value(str(tmp_path / "no-such-folder"))
     at.text_input(key="train_name").set_value("from-a-folder")
@@ -190,9 +190,9 @@ def test_a_broken_checkpoint_folder_shows_its_error_in_the_sidebar_only(app_test
         open_page(at, page, "broken-model")
         assert not at.exception
         assert "not valid JSON" in at.sidebar.error[0].value
-    open_page(at, "pages/loss_curves.py")
+    open_page(at, "views/loss_curves.py")
     assert "Choose a working model" in at.warning[0].value
-    open_page(at, "pages/train.py", "digits-mlp-z2")  # and choosing a good one again works
+    open_page(at, "views/train.py", "digits-mlp-z2")  # and choosing a good one again works
     no_failure(at)
 
 
@@ -200,7 +200,7 @@ def test_other_pages_link_back_to_a_run_in_progress(app_test):
     at = start_training(app_test.run(), "digits-elsewhere", epochs=500)
     job = job_of(at)
     try:
-        open_page(at, "pages/reconstructions.py")
+        open_page(at, "views/reconstructions.py")
         no_failure(at)
         links = [link for link in at.sidebar.get("page_link") if "digits-elsewhere" in link.proto.label]
         assert links and links[0].proto.label.startswith("Training digits-elsewhere")

@@ -103,4 +103,4 @@ for index, (name, item, report) in enumerate(reports):
         st.session_state["pad_z"] = [float(m) for m in report.mu]
         st.session_state["pad_z_model"] = checkpoint.name
         st.success("Sent. Open the Generate page to start the pad from it.")
-        st.page_link("pages/generate.py", label="Open Generate", icon="🎛️")
+        st.page_link("views/generate.py", label="Open Generate", icon="🎛️")

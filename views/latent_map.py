@@ -105,4 +105,4 @@ st.caption(f"mu = ({mu_text}{', …' if codes.latent_dim > 16 else ''}); -ELBO {
 st.session_state["pad_z"] = [float(m) for m in codes.mu[selected]]
 st.session_state["pad_z_model"] = checkpoint.name
 st.success("Sent this image's z (its posterior mean) to the Generate page.")
-st.page_link("pages/generate.py", label="Open it on Generate", icon="🎛️")
+st.page_link("views/generate.py", label="Open it on Generate", icon="🎛️")
