@@ -182,17 +182,23 @@ HEAVY_IMPORTS = (
 )
 
 
+WARM_UP_DELAY_S = 1.5
+
+
 @st.cache_resource(show_spinner=False)
 def _warm_up() -> dict:
     import importlib
     import logging
     import os
     import threading
+    import time
 
     state = {"done": threading.Event(), "error": None}
 
     def work() -> None:
         try:
+            # Let the first visitor's browser finish drawing Home before taking the two cores.
+            time.sleep(WARM_UP_DELAY_S)
             for name in HEAVY_IMPORTS:
                 importlib.import_module(name)
             if os.environ.get("LATENT_LAB_UMAP_WARMUP", "1") != "0":  # tests that never use UMAP may skip it
