@@ -1,0 +1,65 @@
+"""Real Chromium: a laptop closed mid-training loses nothing and leaves nothing stuck."""
+
+from __future__ import annotations
+
+import re
+import time
+
+import pytest
+from playwright.sync_api import expect
+
+from conftest import open_app_page, wait_for_idle
+from vae.checkpoints import load_checkpoint
+
+
+def _start_training(page, name: str, epochs: int, batch_size: int = 128) -> None:
+    wait_for_idle(page)
+    page.locator('[data-testid="stSelectbox"]').filter(has_text="Data set").click()
+    page.get_by_role("option", name="scikit-learn 8x8 digits (embedded)").click()
+    wait_for_idle(page)
+    page.get_by_label("Epochs", exact=True).fill(str(epochs))
+    page.get_by_label("Batch size", exact=True).fill(str(batch_size))
+    page.get_by_label("Checkpoint name", exact=True).fill(name)
+    page.get_by_role("button", name="Start training").click()
+
+
+def _wait_for_folder(path, timeout_s: float = 180.0) -> None:
+    """The server is another process: watch its checkpoints folder for the saved run."""
+    deadline = time.monotonic() + timeout_s
+    while not (path / "config.json").exists():
+        assert time.monotonic() < deadline, f"{path.name} was never saved"
+        time.sleep(0.2)  # polling a folder another process writes; there is nothing to wait on
+
+
+@pytest.mark.browser
+def test_a_browser_closed_mid_training_still_saves_and_the_job_list_is_not_stuck(app_server, browser):
+    laptop = browser.new_context()
+    page = laptop.new_page()
+    page.set_default_timeout(60_000)
+    open_app_page(page, app_server, "train")
+    _start_training(page, "closed-laptop", epochs=30, batch_size=16)  # several seconds of steps
+    page.locator('[data-testid="stProgress"]').first.wait_for()
+    laptop.close()  # the lid closes: websocket gone mid-run
+
+    _wait_for_folder(app_server.checkpoints / "closed-laptop")
+    saved = load_checkpoint(app_server.checkpoints / "closed-laptop")
+    assert len(saved.history) == 30 and saved.config["train"]["status"] == "finished"
+
+    # Another visitor sees the run finished in the server's list and can train right away.
+    context = browser.new_context()
+    try:
+        page = context.new_page()
+        page.set_default_timeout(60_000)
+        open_app_page(page, app_server, "train")
+        page.get_by_text("Runs on this server").click()
+        wait_for_idle(page)
+        entry = page.locator('[data-testid="stMarkdownContainer"]').filter(has_text="closed-laptop").first
+        entry.wait_for()
+        assert "finished" in entry.inner_text()
+        _start_training(page, "after-the-laptop", epochs=1)
+        # When the run ends the picker lists the new model and selects it.
+        picker = page.locator('[data-testid="stSidebar"]').get_by_role("combobox", name="Checkpoint")
+        expect(picker).to_have_value(re.compile(r"^after-the-laptop: digits"), timeout=120_000)
+        load_checkpoint(app_server.checkpoints / "after-the-laptop")
+    finally:
+        context.close()
