@@ -46,8 +46,31 @@ def get_dataset(name: str, data_dir: str | None = None) -> Dataset:
     return load_dataset(name, data_dir)
 
 
+@st.cache_resource(show_spinner=False, max_entries=4)
+def _summaries(root: str, stamp: tuple) -> list[CheckpointSummary]:
+    return list_checkpoints(root)
+
+
+def _folder_stamp(root: Path) -> tuple:
+    """What changes when a checkpoint is added, replaced, renamed or edited: stat calls only."""
+    try:
+        entries = sorted(root.iterdir())
+    except OSError:
+        return ()
+    stamp = [root.stat().st_mtime_ns]
+    for entry in entries:
+        try:
+            stamp.append((entry.name, (entry / "config.json").stat().st_mtime_ns))
+        except OSError:
+            stamp.append((entry.name, None))
+    return tuple(stamp)
+
+
 def checkpoint_summaries() -> list[CheckpointSummary]:
-    return list_checkpoints(default_root())
+    """The picker's list; re-read (every config.json, parsed and validated) only when the folder changed,
+    not on every rerun of every page."""
+    root = default_root()
+    return _summaries(str(root), _folder_stamp(root))
 
 
 def select_checkpoint(name: str) -> None:

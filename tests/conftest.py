@@ -37,6 +37,17 @@ def checkpoint_root(tmp_path, monkeypatch) -> Path:
     return root
 
 
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Tiny models train faster on one thread, and far faster when the 2 cores are busy."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture
 def app_test(checkpoint_root):
     """A fresh AppTest of app.py over the scratch checkpoints; call .run() or switch_page() on it."""

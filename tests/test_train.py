@@ -16,13 +16,7 @@ from vae.train import (PREVIEW_COUNT, EpochEvent, StepEvent, TrainConfig, TrainC
                        train)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny models train faster on one thread, and far faster when the shared 2 cores are busy."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -154,15 +154,9 @@ function buildWasmDecoder(spec, weights, latentDim, module) {
   spec.forEach((op, index) => {
     if (op.op === "linear") {
       if (op.in !== size) throw new Error(`linear expects ${op.in} inputs, has ${size}`);
-      let w = view(op.weight), b = view(op.bias);
-      const next = spec.slice(index + 1).find((later) => later.op !== "relu");
-      if (next?.op === "reshape" && next.shape.length === 3) {
-        const [c, h, wd] = next.shape;
-        w = rowsToChannelsLast(w, op.in, c, h, wd);
-        b = rowsToChannelsLast(b, 1, c, h, wd);
-      }
+      const { wt, b } = linearWeights(spec, index, view);
       const out = allocate(op.out);
-      plan.push({ op: "linear", src: current, nIn: op.in, w: place(transpose(w, op.out, op.in)), b: place(b), nOut: op.out, dst: out });
+      plan.push({ op: "linear", src: current, nIn: op.in, w: place(wt), b: place(b), nOut: op.out, dst: out });
       current = out; size = op.out; shape = [op.out];
     } else if (op.op === "relu" || op.op === "sigmoid") {
       plan.push({ op: op.op, at: current, n: size });
@@ -273,6 +267,20 @@ export function buildDecoder(spec, weights, latentDim, engine = "auto") {
   return buildJsDecoder(spec, weights, latentDim);
 }
 
+// A Linear layer's weights for both engines: transposed to (in, out), and when the layer feeds a
+// (C, H, W) reshape, its rows reordered channels-last so the feature map needs no copy.
+function linearWeights(spec, index, view) {
+  const op = spec[index];
+  let w = view(op.weight), b = view(op.bias);
+  const next = spec.slice(index + 1).find((later) => later.op !== "relu");
+  if (next?.op === "reshape" && next.shape.length === 3) {
+    const [c, h, wd] = next.shape;
+    w = rowsToChannelsLast(w, op.in, c, h, wd);
+    b = rowsToChannelsLast(b, 1, c, h, wd);
+  }
+  return { wt: transpose(w, op.out, op.in), b };
+}
+
 function buildJsDecoder(spec, weights, latentDim) {
   const view = (entry) => weights.subarray(entry[0], entry[0] + entry[1]);
   const input = new Float64Array(latentDim);
@@ -281,14 +289,7 @@ function buildJsDecoder(spec, weights, latentDim) {
   spec.forEach((op, index) => {
     if (op.op === "linear") {
       if (op.in !== size) throw new Error(`linear expects ${op.in} inputs, has ${size}`);
-      let w = view(op.weight), b = view(op.bias);
-      const next = spec.slice(index + 1).find((later) => later.op !== "relu");
-      if (next?.op === "reshape" && next.shape.length === 3) {
-        const [c, h, wd] = next.shape;
-        w = rowsToChannelsLast(w, op.in, c, h, wd);
-        b = rowsToChannelsLast(b, 1, c, h, wd);
-      }
-      const wt = transpose(w, op.out, op.in);
+      const { wt, b } = linearWeights(spec, index, view);
       const src = current, dst = new Float64Array(op.out), nIn = op.in, nOut = op.out;
       steps.push(() => linear(src, nIn, wt, b, nOut, dst));
       current = dst; size = op.out; shape = [op.out];
