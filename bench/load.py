@@ -121,7 +121,8 @@ class Session:
         await self.page.get_by_label("Epochs", exact=True).fill("3")
         await self.page.get_by_label("Checkpoint name", exact=True).fill(f"load-run-{int(time.time())}")
         await self.page.get_by_role("button", name="Start training").click()
-        await self.page.locator('[data-testid="stProgress"]').first.wait_for()
+        # A 3-epoch digits run can finish before the first progress bar is drawn: either will do.
+        await self.page.locator('[data-testid="stProgress"]').or_(self.page.get_by_text("Saved as")).first.wait_for()
 
     async def _training_saved(self) -> None:
         await self.go("Train")
@@ -192,11 +193,13 @@ def main() -> int:
     parser.add_argument("--sessions", type=int, default=10)
     parser.add_argument("--deadline", type=float, default=900.0, help="seconds before the run is called off")
     parser.add_argument("--warm", type=float, default=60.0, help="seconds between the teacher's first visit and the class")
+    parser.add_argument("--cold-maps", action="store_true",
+                        help="leave out the maps shipped beside the checkpoints, so the class waits for UMAP to be computed")
     args = parser.parse_args()
     if not 1 <= args.sessions <= 50:
         parser.error("--sessions must be between 1 and 50")
     scratch = Path(tempfile.mkdtemp(prefix="latent-lab-load-"))
-    server = AppServer(copy_shipped_checkpoints(scratch / "checkpoints"), scratch / "streamlit.log")
+    server = AppServer(copy_shipped_checkpoints(scratch / "checkpoints", with_maps=not args.cold_maps), scratch / "streamlit.log")
     try:
         # A teacher starts the server and opens the app before class (the first visit starts the
         # background warm-up: Streamlit has no server-start hook), then the class arrives.

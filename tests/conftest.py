@@ -21,11 +21,12 @@ CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-network
 APP_IDLE = '[data-testid="stApp"][data-test-script-state="notRunning"]'
 
 
-def copy_shipped_checkpoints(target: Path) -> Path:
+def copy_shipped_checkpoints(target: Path, with_maps: bool = False) -> Path:
+    """A scratch copy of checkpoints/; without the shipped maps unless asked, so tests exercise computing them."""
     target.mkdir(parents=True, exist_ok=True)
     for folder in SHIPPED.iterdir():
         if folder.is_dir() and not folder.name.startswith("."):
-            shutil.copytree(folder, target / folder.name, ignore=shutil.ignore_patterns("projections"))
+            shutil.copytree(folder, target / folder.name, ignore=None if with_maps else shutil.ignore_patterns("projections"))
     return target
 
 

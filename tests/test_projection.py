@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import shutil
 import threading
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,7 +14,7 @@ import torch
 from vae import projection as projection_module
 from vae.checkpoints import load_checkpoint
 from vae.data import load_dataset
-from vae.projection import LatentCodes, ProjectionError, ProjectionStore, compute_projection
+from vae.projection import LatentCodes, ProjectionError, ProjectionStore, _read_npz, compute_projection, weights_fingerprint
 
 
 @pytest.fixture
@@ -72,11 +74,25 @@ def test_cache_files_are_plain_npz_and_a_second_store_reads_them(digits_store):
 def test_new_weights_make_the_disk_cache_stale(digits_store):
     digits_store.projection("pca")
     weights = digits_store.path / "model.safetensors"
-    stat = weights.stat()
-    os.utime(weights, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
+    content = bytearray(weights.read_bytes())
+    content[-1] ^= 0xFF  # other weights, same size
+    weights.write_bytes(bytes(content))
     fresh = ProjectionStore(digits_store.path, digits_store.model, digits_store.dataset)
     assert fresh.fingerprint != digits_store.fingerprint
     assert fresh.projection("pca").source == "computed"
+
+
+def test_the_disk_cache_survives_a_copy_that_changes_modification_times(digits_store, tmp_path):
+    # A git clone (or cp without -p) gives every file a new mtime: the shipped maps must still be used.
+    first = digits_store.projection("pca")
+    clone = tmp_path / "clone"
+    shutil.copytree(digits_store.path, clone)
+    for file in clone.rglob("*"):
+        os.utime(file, ns=(0, 10**18))
+    again = ProjectionStore(clone, digits_store.model, digits_store.dataset)
+    assert again.fingerprint == digits_store.fingerprint
+    assert again.projection("pca").source == "disk"
+    np.testing.assert_array_equal(again.projection("pca").coords, first.coords)
 
 
 def test_a_damaged_cache_file_is_recomputed_not_fatal(digits_store):
@@ -190,3 +206,18 @@ def test_a_map_selection_names_the_clicked_image_whatever_shape_customdata_takes
     assert selected_id([{"customdata": 7}]) == 7
     assert selected_id([{"curve_number": 11, "point_index": 0}, {"customdata": [3]}]) == 3  # a circle, then a point
     assert selected_id([]) is None and selected_id(None) is None
+
+
+SHIPPED_MODELS = ("mnist5k-conv-z16", "mnist5k-mlp-z2", "digits-mlp-z2")
+
+
+@pytest.mark.parametrize("name", SHIPPED_MODELS)
+def test_the_shipped_models_ship_their_maps_for_their_current_weights(name):
+    # A class opening a shipped model's map must not wait for UMAP or t-SNE; retraining a shipped model
+    # without `python -m vae.projection checkpoints/NAME` (README, "Shipped models") would quietly undo that.
+    path = Path(__file__).resolve().parent.parent / "checkpoints" / name
+    fingerprint = weights_fingerprint(path)
+    for cache in ("codes", "pca", "umap", "tsne"):
+        stored = _read_npz(path / "projections" / f"{cache}.npz", fingerprint)
+        assert stored is not None, f"{name}/projections/{cache}.npz is missing or was made for other weights"
+        assert stored["coords" if cache != "codes" else "mu"].shape[0] == (1797 if name.startswith("digits") else 5000)

@@ -21,6 +21,8 @@ so `start_umap_warmup()` does that on a tiny array on a daemon thread when the s
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import os
 import tempfile
 import threading
@@ -405,15 +407,35 @@ def wait_for_projections(timeout: float | None = None) -> bool:
 
 
 def weights_fingerprint(checkpoint_path: str | Path) -> str:
-    """Identifies the weights a cache was computed from: size and modification time of the files."""
-    parts = []
-    for name in ("model.safetensors", "config.json"):
+    """Identifies the weights a cache was computed from: a hash of the weights' and config's contents.
+
+    Contents, not modification times, so the maps shipped beside `checkpoints/` still match after a
+    git clone. The files are hashed again only when their size or modification time changes.
+    """
+    path = Path(checkpoint_path)
+    stamp = []
+    for name in _FINGERPRINTED:
         try:
-            stat = (Path(checkpoint_path) / name).stat()
-            parts.append(f"{stat.st_size}-{stat.st_mtime_ns}")
+            stat = (path / name).stat()
+            stamp.append((stat.st_size, stat.st_mtime_ns))
         except OSError:
-            parts.append("missing")
-    return f"v{CACHE_VERSION}:" + ":".join(parts)
+            stamp.append(None)
+    return _content_fingerprint(str(path), tuple(stamp))
+
+
+_FINGERPRINTED = ("model.safetensors", "config.json")
+
+
+@functools.lru_cache(maxsize=256)
+def _content_fingerprint(path: str, stamp: tuple) -> str:
+    digest = hashlib.sha256()
+    for name in _FINGERPRINTED:
+        try:
+            digest.update((Path(path) / name).read_bytes())
+        except OSError:
+            digest.update(b"missing")
+        digest.update(b"\0")
+    return f"v{CACHE_VERSION}:{digest.hexdigest()[:32]}"
 
 
 def _write_npz_atomically(path: Path, arrays: dict[str, np.ndarray]) -> None:
@@ -587,3 +609,42 @@ class ProjectionStore:
         """Images (N, C, H, W) decoded from the posterior means of global map ids."""
         mu = torch.from_numpy(self.codes().mu[np.asarray(ids, dtype=np.int64).reshape(-1)])
         return self.model.decode_images(mu)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m vae.projection CHECKPOINT...`: compute and save a checkpoint's maps ahead of time,
+    so a class opening it never waits (the shipped models' maps are made this way)."""
+    import argparse
+    import sys
+
+    from vae.checkpoints import CheckpointError, load_checkpoint
+    from vae.data import DataError, load_dataset
+
+    parser = argparse.ArgumentParser(prog="python -m vae.projection", description=main.__doc__.splitlines()[0])
+    parser.add_argument("checkpoints", nargs="+", type=Path, help="checkpoint folders")
+    parser.add_argument("--methods", nargs="+", default=["pca", "umap", "tsne"], choices=["pca", "umap", "tsne"])
+    args = parser.parse_args(argv)
+    for path in args.checkpoints:
+        try:
+            checkpoint = load_checkpoint(path)
+            dataset = load_dataset(checkpoint.dataset_name, checkpoint.config["train"].get("data_dir"))
+        except (CheckpointError, DataError) as error:
+            print(f"error: {path}: {error}", file=sys.stderr)
+            return 2
+        store = ProjectionStore(path, checkpoint.model, dataset)
+        started = time.perf_counter()
+        codes = store.codes()
+        print(f"{path.name}: {len(codes):,} codes ({time.perf_counter() - started:.1f} s)")
+        for method in args.methods:
+            if method == "pca" and codes.latent_dim < 2:
+                continue
+            projection = store.projection(method)
+            print(f"{path.name}: {method} ({projection.source}, {projection.seconds:.1f} s)")
+        if store.disk_error:
+            print(f"error: {store.disk_error}", file=sys.stderr)
+            return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
