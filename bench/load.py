@@ -7,7 +7,9 @@ checkpoints, then drives N Playwright contexts in headless Chromium through a vi
 app, switch models, Latent map with UMAP, drag the latent pad, upload an image, Reconstructions.
 Session 0 also starts a short training run on the Train page and waits for it to be saved.
 Bounded: every wait has a timeout and the whole run a deadline. Prints per-step p50/p95, the
-errors seen, the server's peak RSS, and one summary line at the end.
+errors seen, the CPU time the server and the simulated browsers took, the server's peak RSS, and
+one summary line at the end. The shipped models' maps are served from the caches shipped beside
+them, as a fresh checkout does; `--cold-maps` leaves those out, so the class waits for UMAP.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import io
+import os
 import statistics
 import sys
 import tempfile
@@ -30,6 +33,9 @@ from tests.conftest import APP_IDLE, CHROMIUM, CHROMIUM_FLAGS, AppServer, copy_s
 STEP_TIMEOUT_MS = 120_000
 MAP_MODEL = "mnist5k-conv-z16"  # a 16-D latent, so the map really runs UMAP
 PAD_READY = '.lp[data-ready="true"]'
+HEADINGS = {"Train": "Train a VAE", "Latent map": "Latent map", "Generate": "Generate", "Upload & draw": "Upload & draw",
+            "Reconstructions": "Reconstructions"}
+CHROMIUM_BINARY = b"/usr/lib/chromium/chromium"  # what /usr/bin/chromium (a shell script) runs
 
 
 def digit_png() -> bytes:
@@ -38,6 +44,39 @@ def digit_png() -> bytes:
     buffer = io.BytesIO()
     image.save(buffer, "PNG")
     return buffer.getvalue()
+
+
+def cpu_seconds(pids) -> float:
+    """User + system CPU time of processes and of their children already waited for (closed renderers)."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += sum(int(value) for value in fields[11:15])  # utime, stime, cutime, cstime
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def machine_cpu() -> tuple[float, float]:
+    """(busy, total) CPU seconds of the whole machine since boot, from /proc/stat."""
+    ticks = [int(value) for value in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = ticks[3] + ticks[4]  # idle, iowait
+    return (sum(ticks) - idle) / os.sysconf("SC_CLK_TCK"), sum(ticks) / os.sysconf("SC_CLK_TCK")
+
+
+def chromium_pids() -> list[int]:
+    """Top-level Chromium processes (the browser; its renderers are its children, counted in cutime once closed,
+    and the live ones listed too)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if (entry / "cmdline").read_bytes().startswith(CHROMIUM_BINARY):
+                    pids.append(int(entry.name))
+            except OSError:
+                pass
+    return pids
 
 
 def peak_rss_mb(pid: int) -> float:
@@ -74,13 +113,28 @@ class Session:
 
     async def go(self, title: str) -> None:
         await self.page.locator("[data-testid=stSidebarNavLink]", has_text=title).click()
+        # The app is idle before the new page's run starts too: wait for the page's own heading first.
+        await self.page.locator("h1").filter(has_text=HEADINGS[title]).first.wait_for()
         await self.idle()
 
     async def choose_model(self, name: str) -> None:
+        from playwright.async_api import TimeoutError as PlaywrightTimeout
+
         picker = self.page.locator('[data-testid="stSidebar"] [data-testid="stSelectbox"]').first
-        await picker.click()
-        await self.page.get_by_role("option").filter(has_text=name).first.click()
-        await self.idle()
+        deadline = time.monotonic() + STEP_TIMEOUT_MS / 1000
+        while time.monotonic() < deadline:
+            await picker.click()
+            try:
+                await self.page.get_by_role("option").filter(has_text=name).first.click(timeout=15_000)
+            except PlaywrightTimeout:
+                # A rerun closed the list under the mouse (session 0's own run finishing selects the new
+                # model): open it again, as a person would.
+                continue
+            await self.idle()
+            shown = await picker.evaluate("e => e.innerText + ' ' + [...e.querySelectorAll('input')].map(i => i.value).join(' ')")
+            if name in shown:
+                return
+        raise TimeoutError(f"the sidebar never showed {name} chosen")
 
     async def run(self, train: bool, png: bytes) -> None:
         context = await self.browser.new_context(viewport={"width": 1400, "height": 1000})
@@ -153,12 +207,13 @@ class Session:
         await self.go("Upload & draw")
         await self.page.locator('input[type="file"]').first.set_input_files(
             files=[{"name": f"zero-{self.number}.png", "mimeType": "image/png", "buffer": png}])
-        await self.page.get_by_text("zero-", exact=False).first.wait_for()
+        # Not the uploader's own file chip (drawn before the upload's rerun is even requested): the report's heading.
+        await self.page.locator("h3").filter(has_text=f"zero-{self.number}.png").first.wait_for()
         await self.idle()
 
 
 async def visit_all(url: str, sessions: int, deadline_s: float, screenshots: Path | None,
-                    teacher: bool = False) -> tuple[dict, list, float]:
+                    teacher: bool = False) -> tuple[dict, list, float, float]:
     from playwright.async_api import async_playwright
 
     timings: dict[str, list[float]] = defaultdict(list)
@@ -171,14 +226,16 @@ async def visit_all(url: str, sessions: int, deadline_s: float, screenshots: Pat
             page = await browser.new_page()
             await page.goto(url, timeout=STEP_TIMEOUT_MS)
             await page.wait_for_selector(APP_IDLE, timeout=STEP_TIMEOUT_MS)
+        browser_cpu = cpu_seconds(chromium_pids())
         visits = [Session(i, browser, url, timings, errors, screenshots).run(train=i == 0, png=png) for i in range(sessions)]
         try:
             await asyncio.wait_for(asyncio.gather(*visits), timeout=deadline_s)
         except asyncio.TimeoutError:
             errors.append(f"the run passed its {deadline_s:.0f} s deadline")
         elapsed = time.perf_counter() - started
+        browser_cpu = cpu_seconds(chromium_pids()) - browser_cpu
         await browser.close()
-    return timings, errors, elapsed
+    return timings, errors, elapsed, browser_cpu
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -205,7 +262,10 @@ def main() -> int:
         # background warm-up: Streamlit has no server-start hook), then the class arrives.
         asyncio.run(visit_all(server.url, 0, 120, None, teacher=True))
         time.sleep(args.warm)
-        timings, errors, elapsed = asyncio.run(visit_all(server.url, args.sessions, args.deadline, scratch))
+        server_cpu, machine_before = cpu_seconds([server.process.pid]), machine_cpu()
+        timings, errors, elapsed, browser_cpu = asyncio.run(visit_all(server.url, args.sessions, args.deadline, scratch))
+        server_cpu = cpu_seconds([server.process.pid]) - server_cpu
+        machine_busy = machine_cpu()[0] - machine_before[0]
         rss = peak_rss_mb(server.process.pid)
     finally:
         server.stop()
@@ -213,6 +273,9 @@ def main() -> int:
     errors += [f"server log: {line}" for line in log_errors]
     completed = args.sessions - len({e.split(",")[0] for e in errors if e.startswith("session ")})
     print(f"{args.sessions} sessions in {elapsed:.1f} s; server log {scratch / 'streamlit.log'}")
+    print(f"CPU time meanwhile: server {server_cpu:.0f} s, Chromium (the {args.sessions} simulated browsers) {browser_cpu:.0f} s, "
+          f"everything on the machine {machine_busy:.0f} s (Playwright's driver and this script included), "
+          f"of the {elapsed * os.cpu_count():.0f} core-seconds there were")
     print(f"{'step':22s} {'n':>3s} {'p50 s':>7s} {'p95 s':>7s}")
     for name, values in timings.items():
         print(f"{name:22s} {len(values):3d} {statistics.median(values):7.2f} {percentile(values, 0.95):7.2f}")
