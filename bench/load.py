@@ -152,7 +152,8 @@ class Session:
             if train:
                 await self.step("start training", self._start_training)
             await self.step("switch model", lambda: self.choose_model(MAP_MODEL))
-            await self.step("latent map (UMAP)", self._umap)
+            await self.step("latent map (PCA)", self._latent_map)
+            await self.step("map to UMAP", self._umap)
             await self.step("drag latent pad", self._drag_pad)
             await self.step("upload image", lambda: self._upload(png))
             await self.step("reconstructions", lambda: self.go("Reconstructions"))
@@ -182,8 +183,11 @@ class Session:
         await self.go("Train")
         await self.page.get_by_text("Saved as").first.wait_for(timeout=STEP_TIMEOUT_MS * 3)
 
+    async def _latent_map(self) -> None:
+        await self.go("Latent map")  # a 16-D latent opens on PCA
+        await self.page.locator('[data-testid="stPlotlyChart"]').first.wait_for()
+
     async def _umap(self) -> None:
-        await self.go("Latent map")
         method = self.page.locator('[data-testid="stSelectbox"]').filter(has_text="Projection")
         await method.click()
         await self.page.get_by_role("option").filter(has_text="UMAP").first.click()

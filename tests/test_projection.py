@@ -191,6 +191,19 @@ def test_umap_is_seeded_and_transforms_new_points():
     assert np.linalg.norm(own_cluster - placed.coords[0], axis=1).min() < np.linalg.norm(others - placed.coords[0], axis=1).min()
 
 
+def test_a_umap_map_read_from_disk_gets_its_transform_back_in_the_background(digits_store):
+    computed = digits_store.projection("umap")
+    reopened = ProjectionStore(digits_store.path, digits_store.model, digits_store.dataset)  # as after a restart
+    from_disk = reopened.projection("umap")
+    assert from_disk.source == "disk" and from_disk.reducer is None
+    assert projection_module.wait_for_projections(timeout=120)
+    refitted = reopened.cached("umap")
+    assert refitted.reducer is not None  # an upload is placed by UMAP's transform at once, no refit on the way
+    np.testing.assert_allclose(refitted.coords, computed.coords, atol=1e-3)  # the seeded refit is the same map
+    placed = reopened.place(from_disk, reopened.codes().mu[:2])
+    assert placed.how == "transform"
+
+
 def test_nearest_returns_sorted_neighbours():
     codes = small_codes(n=60)
     ids, distances = codes.nearest(codes.mu[[10]] + 0.001, k=4)

@@ -486,6 +486,7 @@ class ProjectionStore:
         self._codes: LatentCodes | None = None
         self._projections: dict[str, Projection] = {}
         self._jobs: dict[str, Future] = {}
+        self._transform_job: Future | None = None  # the background refit of a UMAP map read from disk
 
     def _lock(self, key: str) -> threading.Lock:
         with self._guard:
@@ -531,6 +532,11 @@ class ProjectionStore:
                 codes = self.codes()
                 found = self._load(key, method, codes) or self._compute_and_save(key, method, dims, codes)
                 self._projections[key] = found
+                if method == "umap" and found.reducer is None:
+                    # A map read from disk cannot place uploads until UMAP is refitted (seconds): start that
+                    # now, while the student looks at the map, not when they upload.
+                    self._transform_job = _background.submit(self.umap_with_transform)
+                    _submitted[:] = [*(f for f in _submitted if not f.done()), self._transform_job]
         return found
 
     def request(self, method: str, dims: tuple[int, int] | None = None) -> Future:
