@@ -52,7 +52,8 @@ def test_training_from_the_train_page_shows_live_curves_and_reconstructions(app_
     page.get_by_role("button", name="Stop").click()
 
     # The run ends with the last complete epoch saved, and the picker selects the new model.
-    page.get_by_text("Saved as 'browser-run'").wait_for(timeout=120_000)
+    # The run's own alert says so (the job list's line in the collapsed "Runs on this server" does too).
+    page.locator('[data-testid^="stAlertContent"]').get_by_text("Saved as 'browser-run'").wait_for(timeout=120_000)
     wait_for_idle(page)
     picker = page.locator('[data-testid="stSidebar"]').get_by_role("combobox", name="Checkpoint")
     expect(picker).to_have_value(re.compile(r"^browser-run: digits, mlp, z=2"), timeout=120_000)
