@@ -17,20 +17,6 @@ PARITY_TOLERANCE = 1e-4  # per pixel, images in [0, 1]
 PAD_READY = '.lp[data-ready="true"]'
 
 
-@pytest.fixture
-def pad_module(page):
-    """A blank page with latent_pad.js imported as `window.latentPad` (the same text the app sends)."""
-    page.set_content("<!doctype html><html><body></body></html>")
-    page.evaluate(
-        """async (source) => {
-            const url = URL.createObjectURL(new Blob([source], { type: "text/javascript" }));
-            window.latentPad = await import(url);
-        }""",
-        asset("latent_pad.js"),
-    )
-    return page
-
-
 ENGINES = ("wasm", "js")  # WebAssembly SIMD (what Chromium runs) and the plain-JS fallback
 
 

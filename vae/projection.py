@@ -398,6 +398,13 @@ _background = ThreadPoolExecutor(max_workers=2, thread_name_prefix="projection")
 _submitted: list[Future] = []
 
 
+def _submit(function, *args) -> Future:
+    """Run on the shared background pool, remembered for wait_for_projections()."""
+    job = _background.submit(function, *args)
+    _submitted[:] = [*(f for f in _submitted if not f.done()), job]
+    return job
+
+
 def wait_for_projections(timeout: float | None = None) -> bool:
     """Block until every background projection submitted so far has finished; False on timeout."""
     from concurrent.futures import wait
@@ -486,7 +493,6 @@ class ProjectionStore:
         self._codes: LatentCodes | None = None
         self._projections: dict[str, Projection] = {}
         self._jobs: dict[str, Future] = {}
-        self._transform_job: Future | None = None  # the background refit of a UMAP map read from disk
 
     def _lock(self, key: str) -> threading.Lock:
         with self._guard:
@@ -535,8 +541,7 @@ class ProjectionStore:
                 if method == "umap" and found.reducer is None:
                     # A map read from disk cannot place uploads until UMAP is refitted (seconds): start that
                     # now, while the student looks at the map, not when they upload.
-                    self._transform_job = _background.submit(self.umap_with_transform)
-                    _submitted[:] = [*(f for f in _submitted if not f.done()), self._transform_job]
+                    _submit(self.umap_with_transform)
         return found
 
     def request(self, method: str, dims: tuple[int, int] | None = None) -> Future:
@@ -550,8 +555,7 @@ class ProjectionStore:
         with self._guard:
             job = self._jobs.get(key)
             if job is None or (job.done() and job.exception() is not None):
-                job = self._jobs[key] = _background.submit(self.projection, method, dims)
-                _submitted[:] = [*(f for f in _submitted if not f.done()), job]
+                job = self._jobs[key] = _submit(self.projection, method, dims)
             return job
 
     def _load(self, key: str, method: str, codes: LatentCodes) -> Projection | None:

@@ -141,25 +141,18 @@ function wasmSimdModule() {
   return simdModule;
 }
 
-function buildWasmDecoder(spec, weights, latentDim, module) {
-  // Plan the memory (float32 offsets, each block 16-byte aligned), then copy the weights in once.
-  let used = 0;
-  const allocate = (n) => { const at = used; used += (n + 3) & ~3; return at; };
-  const blocks = []; // [offset, Float32Array] to copy in
-  const place = (array) => { const at = allocate(array.length); blocks.push([at, array]); return at; };
-  const view = (entry) => weights.subarray(entry[0], entry[0] + entry[1]);
-  const input = allocate(latentDim);
-  let current = input, size = latentDim, shape = [latentDim];
-  const plan = [];
+// The spec checked and walked once for both engines: every layer with its sizes, the output shape,
+// and whether the feature maps (channels-last inside) need turning back into (C, H, W) at the end.
+function planLayers(spec, latentDim) {
+  let size = latentDim, shape = [latentDim];
+  const layers = [];
   spec.forEach((op, index) => {
     if (op.op === "linear") {
       if (op.in !== size) throw new Error(`linear expects ${op.in} inputs, has ${size}`);
-      const { wt, b } = linearWeights(spec, index, view);
-      const out = allocate(op.out);
-      plan.push({ op: "linear", src: current, nIn: op.in, w: place(wt), b: place(b), nOut: op.out, dst: out });
-      current = out; size = op.out; shape = [op.out];
+      layers.push({ op: "linear", index, nIn: op.in, nOut: op.out });
+      size = op.out; shape = [op.out];
     } else if (op.op === "relu" || op.op === "sigmoid") {
-      plan.push({ op: op.op, at: current, n: size });
+      layers.push({ op: op.op, n: size });
     } else if (op.op === "reshape") {
       const n = op.shape.reduce((a, c) => a * c, 1);
       if (n !== size) throw new Error(`reshape to ${op.shape} needs ${n} values, has ${size}`);
@@ -169,17 +162,38 @@ function buildWasmDecoder(spec, weights, latentDim, module) {
       if (shape.length !== 3 || cIn !== op.in) throw new Error(`conv_transpose2d expects ${op.in} channels, has shape ${shape}`);
       const k = op.kernel, s = op.stride, p = op.padding, cOut = op.out;
       const oh = (h - 1) * s - 2 * p + k, ow = (wd - 1) * s - 2 * p + k;
-      const out = allocate(cOut * oh * ow);
-      plan.push({
-        op: "conv", src: current, cIn, h, wd, w: place(kernelToTapRows(view(op.weight), cIn, cOut, k)),
-        b: place(view(op.bias).slice()), cOut, k, s, p, dst: out, oh, ow,
-      });
-      current = out; size = cOut * oh * ow; shape = [cOut, oh, ow];
+      layers.push({ op: "conv", weight: op.weight, bias: op.bias, cIn, h, wd, k, s, p, cOut, oh, ow });
+      size = cOut * oh * ow; shape = [cOut, oh, ow];
     } else {
       throw new Error(`unknown decoder op ${op.op}`);
     }
   });
-  const channelsLast = shape.length === 3 && shape[0] > 1 && spec.some((op) => op.op === "conv_transpose2d");
+  const channelsLast = shape.length === 3 && shape[0] > 1 && layers.some((layer) => layer.op === "conv");
+  return { layers, size, shape, channelsLast };
+}
+
+function buildWasmDecoder(spec, weights, latentDim, module) {
+  // Plan the memory (float32 offsets, each block 16-byte aligned), then copy the weights in once.
+  let used = 0;
+  const allocate = (n) => { const at = used; used += (n + 3) & ~3; return at; };
+  const blocks = []; // [offset, Float32Array] to copy in
+  const place = (array) => { const at = allocate(array.length); blocks.push([at, array]); return at; };
+  const view = (entry) => weights.subarray(entry[0], entry[0] + entry[1]);
+  const { layers, size, shape, channelsLast } = planLayers(spec, latentDim);
+  const input = allocate(latentDim);
+  let current = input;
+  const plan = layers.map((layer) => {
+    if (layer.op === "linear") {
+      const { wt, b } = linearWeights(spec, layer.index, view);
+      const src = current;
+      current = allocate(layer.nOut);
+      return { op: "linear", src, nIn: layer.nIn, w: place(wt), b: place(b), nOut: layer.nOut, dst: current };
+    }
+    if (layer.op === "relu" || layer.op === "sigmoid") return { op: layer.op, at: current, n: layer.n };
+    const { cIn, cOut, k, oh, ow } = layer, src = current;
+    current = allocate(cOut * oh * ow);
+    return { ...layer, src, w: place(kernelToTapRows(view(layer.weight), cIn, cOut, k)), b: place(view(layer.bias).slice()), dst: current };
+  });
   const output = channelsLast ? allocate(size) : current;
 
   const instance = new WebAssembly.Instance(module);
@@ -283,41 +297,22 @@ function linearWeights(spec, index, view) {
 
 function buildJsDecoder(spec, weights, latentDim) {
   const view = (entry) => weights.subarray(entry[0], entry[0] + entry[1]);
+  const { layers, size, shape, channelsLast } = planLayers(spec, latentDim);
   const input = new Float64Array(latentDim);
-  let current = input, size = latentDim, shape = [latentDim];
-  const steps = [];
-  spec.forEach((op, index) => {
-    if (op.op === "linear") {
-      if (op.in !== size) throw new Error(`linear expects ${op.in} inputs, has ${size}`);
-      const { wt, b } = linearWeights(spec, index, view);
-      const src = current, dst = new Float64Array(op.out), nIn = op.in, nOut = op.out;
-      steps.push(() => linear(src, nIn, wt, b, nOut, dst));
-      current = dst; size = op.out; shape = [op.out];
-    } else if (op.op === "relu") {
-      const buf = current, n = size;
-      steps.push(() => relu(buf, n));
-    } else if (op.op === "reshape") {
-      const n = op.shape.reduce((a, c) => a * c, 1);
-      if (n !== size) throw new Error(`reshape to ${op.shape} needs ${n} values, has ${size}`);
-      shape = op.shape.slice();
-    } else if (op.op === "conv_transpose2d") {
-      const [cIn, h, wd] = shape;
-      if (shape.length !== 3 || cIn !== op.in) throw new Error(`conv_transpose2d expects ${op.in} channels, has shape ${shape}`);
-      const k = op.kernel, s = op.stride, p = op.padding, cOut = op.out;
-      const oh = (h - 1) * s - 2 * p + k, ow = (wd - 1) * s - 2 * p + k;
-      const w = kernelToChannelsLast(view(op.weight), cIn, cOut, k), b = view(op.bias);
-      const src = current, dst = new Float64Array(cOut * oh * ow);
-      steps.push(() => convTranspose2d(src, cIn, h, wd, w, b, cOut, k, s, p, dst, oh, ow));
-      current = dst; size = dst.length; shape = [cOut, oh, ow];
-    } else if (op.op === "sigmoid") {
-      const buf = current, n = size;
-      steps.push(() => sigmoid(buf, n));
-    } else {
-      throw new Error(`unknown decoder op ${op.op}`);
+  let current = input;
+  const steps = layers.map((layer) => {
+    const src = current;
+    if (layer.op === "relu") return () => relu(src, layer.n);
+    if (layer.op === "sigmoid") return () => sigmoid(src, layer.n);
+    if (layer.op === "linear") {
+      const { wt, b } = linearWeights(spec, layer.index, view);
+      const { nIn, nOut } = layer, dst = (current = new Float64Array(nOut));
+      return () => linear(src, nIn, wt, b, nOut, dst);
     }
+    const { cIn, h, wd, k, s, p, cOut, oh, ow } = layer, dst = (current = new Float64Array(cOut * oh * ow));
+    const w = kernelToChannelsLast(view(layer.weight), cIn, cOut, k), b = view(layer.bias);
+    return () => convTranspose2d(src, cIn, h, wd, w, b, cOut, k, s, p, dst, oh, ow);
   });
-  // Feature maps are channels-last inside; a multi-channel image goes back to (C, H, W) at the end.
-  const channelsLast = shape.length === 3 && shape[0] > 1 && spec.some((op) => op.op === "conv_transpose2d");
   const last = current;
   const output = channelsLast ? new Float64Array(size) : last;
   const engine = "js";
