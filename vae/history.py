@@ -24,3 +24,17 @@ def final_numbers(history: list[dict]) -> ELBONumbers | None:
         return None
     test = history[-1]["test"]
     return ELBONumbers(recon=float(test["recon"]), kl=float(test["kl"]), epochs=len(history))
+
+
+# One vocabulary for latent dimensions on every page (what a learner reads):
+COLLAPSED_KL_NATS = 0.1  # a dimension whose test KL(q(z_i|x) || p(z_i)) averages under this has collapsed onto the prior
+
+
+def dimension_name(index: int) -> str:
+    """The name a person reads for the latent dimension at 0-based `index`: z1 .. zD, as the maths writes it."""
+    return f"z{index + 1}"
+
+
+def is_collapsed(kl_nats: float, threshold: float = COLLAPSED_KL_NATS) -> bool:
+    """Whether a dimension with this average KL (nats per image) carries (almost) no information about x."""
+    return float(kl_nats) < threshold
