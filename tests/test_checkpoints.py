@@ -164,7 +164,7 @@ BREAKAGES = {
     "unknown model setting": (edit_config(lambda c: c["model"].update(dropout=0.1)), "model settings are invalid"),
     "latent dim out of range": (edit_config(lambda c: c["model"].update(latent_dim=500)), "model settings are invalid"),
     "image shape differs from data set": (edit_config(lambda c: c["dataset"].update(image_shape=[1, 28, 28])), "does not match"),
-    "config latent dim differs from weights": (edit_config(lambda c: c["model"].update(latent_dim=3)), "has shape"),
+    "config latent dim differs from weights": (edit_config(lambda c: c["model"].update(latent_dim=3)), "one per latent dimension"),
     "config hidden width differs from weights": (edit_config(lambda c: c["model"].update(hidden=[32])), "has shape"),
     "config architecture differs from weights": (edit_config(lambda c: c["model"].update(arch="conv")), "different layers"),
     "a weight of the wrong shape": (wrong_weight_shape, "has shape"),

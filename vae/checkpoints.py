@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING
 from safetensors import SafetensorError
 
 from vae import __version__
+from vae.checkpoint_schema import ConfigSchemaError, check_settings, parse_config_text
 from vae.configs import ModelConfig, ModelConfigError
 
 if TYPE_CHECKING:
@@ -283,9 +284,11 @@ def read_config(path: str | Path) -> dict:
     if config_file.stat().st_size > MAX_CONFIG_BYTES:
         raise CheckpointError(f"Checkpoint '{name}': {CONFIG_FILE} is too large to be a checkpoint's settings.")
     try:
-        config = json.loads(config_file.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        config = parse_config_text(config_file.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as error:
         raise CheckpointError(f"Checkpoint '{name}': {CONFIG_FILE} is not valid JSON ({error}).") from error
+    except ConfigSchemaError as error:
+        raise CheckpointError(f"Checkpoint '{name}': {CONFIG_FILE} {error}.") from None
     if not isinstance(config, dict):
         raise CheckpointError(f"Checkpoint '{name}': {CONFIG_FILE} must hold a JSON object.")
     missing = [key for key in REQUIRED_KEYS if key not in config]
@@ -302,6 +305,10 @@ def read_config(path: str | Path) -> dict:
         model_config = ModelConfig.from_dict(config["model"])
     except (ModelConfigError, TypeError) as error:
         raise CheckpointError(f"Checkpoint '{name}': its model settings are invalid: {error}") from error
+    try:
+        check_settings(config, model_config.latent_dim)
+    except ConfigSchemaError as error:
+        raise CheckpointError(f"Checkpoint '{name}': {CONFIG_FILE} does not hold a checkpoint's settings: {error}.") from None
     if list(model_config.image_shape) != list(config["dataset"]["image_shape"]):
         raise CheckpointError(f"Checkpoint '{name}': the model's image shape does not match its data set's.")
     return config
@@ -374,4 +381,6 @@ def list_checkpoints(root: str | Path | None = None) -> list[CheckpointSummary]:
             summaries.append(CheckpointSummary(path.name, checked, read_config(checked)))
         except CheckpointError as error:
             summaries.append(CheckpointSummary(path.name, path, None, str(error)))
+        except Exception as error:  # noqa: BLE001 - one odd folder must never take the picker (and every page) down
+            summaries.append(CheckpointSummary(path.name, path, None, f"Checkpoint '{path.name}' cannot be read: {type(error).__name__}."))
     return summaries
