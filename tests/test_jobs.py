@@ -108,14 +108,16 @@ def test_bad_and_taken_names_are_refused_at_submission(tmp_path):
     assert manager.suggest_name("run", tmp_path) == "run-2"
 
 
-def test_a_name_taken_while_queued_is_reported_at_save_time(tmp_path):
+def test_a_name_taken_while_queued_keeps_the_model_under_a_derived_name_and_says_so(tmp_path):
     manager = JobManager(start=False)
     job = manager.submit("late-clash", SMALL, digits(), root=tmp_path)
     (tmp_path / "late-clash").mkdir()  # another process saved under the name meanwhile
     manager.start()
     view = job.wait(WAIT)
-    assert view.status == jobs.ERROR
-    assert "could not be saved" in view.message and "already exists" in view.message
+    assert view.status == jobs.FINISHED
+    assert view.checkpoint == tmp_path / "late-clash-2"
+    assert "Saved as 'late-clash-2'" in view.message and "named 'late-clash' was saved elsewhere" in view.message
+    assert load_checkpoint(view.checkpoint).config["name"] == "late-clash-2"
     assert not any((tmp_path / "late-clash").iterdir())
 
 

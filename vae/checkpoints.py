@@ -158,10 +158,13 @@ def recover_interrupted_saves(root: Path) -> None:
 
     An overwrite renames the old folder to `.NAME.old-*` before renaming the new one in; if the
     process died between the two, the old checkpoint is put back. Retired copies whose successor
-    is in place are removed. Staging folders (`.NAME.tmp-*`) are left alone: a live save may own them.
+    is in place are removed. A staging folder (`.NAME.tmp-*`) is removed once no save holds its
+    lock: a live save keeps it locked, and the lock dies with the process that held it.
     """
     try:
         with _folder_lock(root):
+            for staging in root.glob(".*.tmp-*"):
+                _remove_if_abandoned(staging)
             for retired in root.glob(".*.old-*"):
                 name = retired.name[1:].rsplit(".old-", 1)[0]
                 target = root / name
@@ -173,13 +176,50 @@ def recover_interrupted_saves(root: Path) -> None:
         pass  # a read-only folder has nothing we could repair anyway
 
 
+def _free_name(parent: Path, name: str) -> Path:
+    """The first NAME-2, NAME-3, ... with no folder in parent (NAME shortened to keep within 64 characters)."""
+    for number in range(2, 10_000):
+        suffix = f"-{number}"
+        candidate = parent / (name[:64 - len(suffix)] + suffix)
+        if not candidate.exists() and not candidate.is_symlink():
+            return candidate
+    raise CheckpointExistsError(f"A checkpoint named '{name}' already exists, and so do 9,998 variants of the name.")
+
+
+def _new_staging(parent: Path, name: str) -> tuple[Path, int]:
+    """A new hidden staging folder and a descriptor holding its lock (flock on the folder itself)
+    for as long as the save runs; close the descriptor to release it."""
+    with _folder_lock(parent):  # so recover_interrupted_saves never sees it unlocked
+        staging = Path(tempfile.mkdtemp(prefix=f".{name}.tmp-", dir=parent))
+        handle = os.open(staging, os.O_RDONLY)
+        fcntl.flock(handle, fcntl.LOCK_EX)
+    return staging, handle
+
+
+def _remove_if_abandoned(staging: Path) -> None:
+    try:
+        handle = os.open(staging, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError:
+        return
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return  # a live save holds it
+    finally:
+        os.close(handle)
+    shutil.rmtree(staging, ignore_errors=True)
+
+
 def save_checkpoint(folder: str | Path, model: VAE, *, dataset: dict, train: dict, history: list[dict],
-                    extra: dict | None = None, overwrite: bool = False) -> Path:
+                    extra: dict | None = None, overwrite: bool = False, rename_if_taken: bool = False) -> Path:
     """Write `model` and its story to `folder` atomically; returns the folder.
 
     dataset: {"name", "image_shape", ...}; train: the training settings; history: one entry per
     epoch (see vae.train). Raises CheckpointExistsError if the folder exists and overwrite is False,
     CheckpointError for anything else (disk full, read-only folder); the old checkpoint is kept.
+    rename_if_taken: instead of raising CheckpointExistsError, save under the first free derived
+    name (NAME-2, NAME-3, ...; see the returned folder), e.g. when another server saved NAME while
+    this run trained: the model is kept rather than thrown away.
     """
     folder = Path(folder)
     name = validate_name(folder.name)
@@ -194,11 +234,11 @@ def save_checkpoint(folder: str | Path, model: VAE, *, dataset: dict, train: dic
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         **(extra or {}),
     }
-    if folder.exists() and not overwrite:
+    if folder.exists() and not overwrite and not rename_if_taken:
         raise CheckpointExistsError(f"A checkpoint named '{name}' already exists; choose another name or confirm overwriting it.")
     try:
         parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{name}.tmp-", dir=parent))
+        staging, staging_lock = _new_staging(parent, name)
     except OSError as error:
         raise CheckpointError(f"Could not save '{name}': {error.strerror or error} ({parent}). Nothing was changed.") from error
     try:
@@ -210,6 +250,11 @@ def save_checkpoint(folder: str | Path, model: VAE, *, dataset: dict, train: dic
             os.chmod(staging / file, 0o644)  # readable like any other file the user saves
         os.chmod(staging, 0o755)
         with _folder_lock(parent):
+            if folder.exists() and not overwrite and rename_if_taken:
+                folder = _free_name(parent, name)
+                config["name"] = folder.name
+                (staging / CONFIG_FILE).write_text(json.dumps(config, indent=1, allow_nan=False))
+                _fsync(staging / CONFIG_FILE)
             if folder.exists():
                 if not overwrite:
                     raise CheckpointExistsError(f"A checkpoint named '{name}' already exists; choose another name or confirm overwriting it.")
@@ -240,6 +285,8 @@ def save_checkpoint(folder: str | Path, model: VAE, *, dataset: dict, train: dic
         shutil.rmtree(staging, ignore_errors=True)
         reason = getattr(error, "strerror", None) or str(error)
         raise CheckpointError(f"Could not save '{name}': {reason}. The previous checkpoint, if any, is unchanged.") from error
+    finally:
+        os.close(staging_lock)
     return folder
 
 

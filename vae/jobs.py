@@ -314,13 +314,17 @@ def run_job(job: Job) -> None:
         job._update(status=status, message=f"{result.message} No epoch completed, so nothing was saved.")
         return
     try:
-        folder = save_checkpoint(job.root / job.name, result.model, overwrite=job.overwrite,
+        # rename_if_taken: another server (or a CLI run) may have saved this name while we trained;
+        # the model is kept under a derived name rather than thrown away.
+        folder = save_checkpoint(job.root / job.name, result.model, overwrite=job.overwrite, rename_if_taken=True,
                                  **checkpoint_story(model_config, config, dataset, result))
     except CheckpointError as error:
         job._update(status=ERROR, message=f"{result.message} But it could not be saved: {error}")
         return
+    renamed = "" if folder.name == job.name else \
+        f" A checkpoint named '{job.name}' was saved elsewhere while this run trained, so this model was saved as '{folder.name}'."
     job._update(status=status, checkpoint=folder, seconds_left=0.0,
-                message=f"{result.message} Saved as '{job.name}' ({_saved_epochs(result)}, {result.seconds:.0f} s on {result.device}).{notes}")
+                message=f"{result.message} Saved as '{folder.name}' ({_saved_epochs(result)}, {result.seconds:.0f} s on {result.device}).{renamed}{notes}")
 
 
 def _saved_epochs(result: TrainResult) -> str:

@@ -21,9 +21,11 @@ so `start_umap_warmup()` does that on a tiny array on a daemon thread when the s
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import os
+import shutil
 import tempfile
 import threading
 import time
@@ -446,7 +448,8 @@ def _content_fingerprint(path: str, stamp: tuple) -> str:
 
 
 def _write_npz_atomically(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    # Not parents=True: a checkpoint deleted meanwhile must not come back as a folder of maps only.
+    path.parent.mkdir(exist_ok=True)
     handle = tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp", delete=False)
     try:
         with handle:
@@ -499,10 +502,19 @@ class ProjectionStore:
             return self._locks.setdefault(key, threading.Lock())
 
     def _save(self, name: str, arrays: dict[str, np.ndarray]) -> None:
+        if weights_fingerprint(self.path) != self.fingerprint:
+            return  # the checkpoint was deleted or replaced while this computed: nothing to write back to
         try:
             _write_npz_atomically(self.folder / f"{name}.npz", {**arrays, "fingerprint": np.array(self.fingerprint)})
+        except FileNotFoundError:
+            return  # deleted just now
         except OSError as error:  # e.g. a read-only checkpoints folder: the memory cache still works
             self.disk_error = f"Could not save the projection cache in {self.folder}: {error.strerror or error}."
+            return
+        if not (self.path / "config.json").exists():  # deleted while the file was written: take it back out
+            shutil.rmtree(self.folder, ignore_errors=True)
+            with contextlib.suppress(OSError):
+                self.path.rmdir()
 
     def codes(self) -> LatentCodes:
         """The data set encoded by the model (computed once, then from memory or disk)."""

@@ -78,7 +78,7 @@ def draw_run(job: jobs.Job) -> None:
         announced.add(view.id)
         if view.checkpoint is not None:
             # A full rerun, so the sidebar picker lists the new checkpoint and selects it.
-            ui.select_checkpoint(view.name)
+            ui.select_checkpoint(view.checkpoint.name)  # the name saved under (derived when the asked one was taken)
             st.rerun()
 
 
