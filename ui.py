@@ -40,10 +40,17 @@ def get_checkpoint(summary: CheckpointSummary) -> Checkpoint:
 
 
 @st.cache_resource(show_spinner="Loading data set…", max_entries=8)
-def get_dataset(name: str, data_dir: str | None = None) -> Dataset:
+def _cached_dataset(name: str, data_dir: str | None) -> Dataset:
     from vae.data import load_dataset
 
     return load_dataset(name, data_dir)
+
+
+def get_dataset(name: str, data_dir: str | None = None) -> Dataset:
+    """A data set, cached under its canonical name (the same folder typed four ways is one entry)."""
+    from vae.data import canonical_request
+
+    return _cached_dataset(*canonical_request(name, data_dir))
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import gzip
 import importlib.util
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -57,17 +58,21 @@ class DatasetEntry:
     load: Callable[..., Dataset]
     embedded: bool = True  # ships with an installed package or is generated: always works offline
     prefix: bool = False  # name is "NAME:ARGUMENT"
+    # The one spelling of an argument (e.g. a folder's resolved path, options in a fixed order), so a
+    # cache keyed by the name holds one copy however the user typed it; raises DataError if invalid.
+    canonical: Callable[[str | None], str] | None = None
 
 
 REGISTRY: dict[str, DatasetEntry] = {}
 DEFAULT_DATASET = "mnist5k"
 
 
-def register(name: str, title: str, source: str, embedded: bool = True, prefix: bool = False):
+def register(name: str, title: str, source: str, embedded: bool = True, prefix: bool = False,
+             canonical: Callable[[str | None], str] | None = None):
     """Add a loader to the registry; it is called as load(argument=None, data_dir=None)."""
 
     def add(load: Callable[..., Dataset]) -> Callable[..., Dataset]:
-        REGISTRY[name] = DatasetEntry(name, title, source, load, embedded, prefix)
+        REGISTRY[name] = DatasetEntry(name, title, source, load, embedded, prefix, canonical)
         return load
 
     return add
@@ -96,9 +101,29 @@ def _load_cached(name: str, data_dir: str | None) -> Dataset:
     return entry.load(**kwargs)
 
 
+def canonical_request(name: str, data_dir: str | Path | None = None) -> tuple[str, str | None]:
+    """(name, data_dir) spelled one way, for cache keys: `folder:~/x/`, `folder:/home/me/x` and
+    `folder:/home/me/x?size=28&color=gray` are one folder, so they are one entry. The data folder
+    is dropped for data sets that do not read one, and resolved for those that do. A name that
+    does not parse is returned as given (loading it raises the error)."""
+    name = name.strip()
+    try:
+        entry, argument = find_entry(name)
+        if entry.prefix and entry.canonical is not None:
+            name = f"{entry.name}:{entry.canonical(argument)}"
+    except DataError:
+        return name, str(data_dir) if data_dir else None
+    if entry.embedded:
+        return name, None
+    from vae.datasets_extra import default_data_dir
+
+    folder = str(data_dir).strip() if data_dir else ""
+    return name, os.path.realpath(os.path.expanduser(folder) if folder else default_data_dir())
+
+
 def load_dataset(name: str = DEFAULT_DATASET, data_dir: str | Path | None = None) -> Dataset:
     """Load (once per process) the named data set. Raises DataError with a user-facing message."""
-    return _load_cached(name, str(data_dir) if data_dir else None)
+    return _load_cached(*canonical_request(name, data_dir))
 
 
 def stratified_split(labels: np.ndarray, test_per_class: Callable[[int], int], seed: int) -> tuple[np.ndarray, np.ndarray]:

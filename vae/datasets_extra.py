@@ -374,6 +374,12 @@ def folder_dataset_name(path: str | Path, size: int = 28, color: str = "gray") -
     return f"folder:{path}" + (f"?{options}" if options else "")
 
 
+def canonical_folder_argument(argument: str | None) -> str:
+    """`PATH?options` with the path resolved (`~`, `..`, symlinks, a trailing /) and default options left out."""
+    request = parse_folder_argument(argument)
+    return folder_dataset_name(os.path.realpath(request.path), request.size, request.color).partition(":")[2]
+
+
 def _is_image_name(path: Path) -> bool:
     return path.suffix.lower() in image_extensions() and not path.name.startswith(".")
 
@@ -512,4 +518,4 @@ def load_folder(argument: str | None, data_dir: str | None = None) -> Dataset:
 
 register("folder", "Your own image folder",
          "Your pictures, in torchvision's ImageFolder layout; their licence is yours to check",
-         embedded=True, prefix=True)(load_folder)  # embedded: no download and no data folder, the path is the argument
+         embedded=True, prefix=True, canonical=canonical_folder_argument)(load_folder)  # embedded: no download and no data folder, the path is the argument
