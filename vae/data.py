@@ -187,5 +187,7 @@ def load_digits(data_dir: str | None = None) -> Dataset:
     return _from_arrays("digits", images, labels, train, test, DIGIT_NAMES)
 
 
-# The generated, downloadable and folder data sets register themselves (vae/datasets_extra.py).
+# The generated, downloadable and folder data sets register themselves (vae/datasets_extra.py),
+# and so do students' uploaded pictures (vae/student_data.py).
 from vae import datasets_extra  # noqa: E402,F401
+from vae import student_data  # noqa: E402,F401

@@ -472,9 +472,13 @@ def load_folder(argument: str | None, data_dir: str | None = None) -> Dataset:
 
     Unreadable files are skipped and counted in the Dataset's `notes`.
     """
+    return read_image_folder(parse_folder_argument(argument), "folder:" + argument)
+
+
+def read_image_folder(request: FolderRequest, name: str) -> Dataset:
+    """The pictures under request.path as the Dataset `name` (see load_folder); raises DataError."""
     from PIL import Image
 
-    request = parse_folder_argument(argument)
     folder = request.path
     try:
         if not folder.exists():
@@ -510,7 +514,6 @@ def load_folder(argument: str | None, data_dir: str | None = None) -> Dataset:
         train, test = train[1:], train[:1]
     pixels = torch.from_numpy(np.stack(images))
     labels_t = torch.from_numpy(labels_array)
-    name = "folder:" + argument
     return Dataset(name=name, train_images=pixels[train].contiguous(), test_images=pixels[test].contiguous(),
                    train_labels=labels_t[train].contiguous(), test_labels=labels_t[test].contiguous(),
                    label_names=label_names, notes=" ".join(notes))

@@ -3,6 +3,7 @@
 import streamlit as st
 
 import ui
+import ui_data
 from vae import charts, jobs
 from vae.checkpoints import CheckpointError, default_root, validate_name
 from vae.data import REGISTRY, dataset_names
@@ -110,7 +111,10 @@ with st.expander("New run", expanded=not running):
         suggest_name()
     entry = REGISTRY[base]
     folder_path = data_dir = ""
-    if entry.prefix:
+    uploaded = None
+    if base == "upload":
+        uploaded = ui_data.upload_chooser()
+    elif entry.prefix:
         path_column, size_column, colour_column = st.columns([4, 1, 1])
         folder_path = path_column.text_input("Image folder on this server", key="train_folder", placeholder="/path/to/images",
                                              help="One subfolder per label (torchvision's ImageFolder layout), or a flat folder.")
@@ -144,10 +148,15 @@ with st.expander("New run", expanded=not running):
         start = st.form_submit_button("Start training", type="primary", key="train_start")
 
 if start:
-    dataset = f"{base}:{folder_path.strip()}?size={folder_size}&color={folder_colour}" if entry.prefix else base
+    if base == "upload":
+        dataset = uploaded or ""
+    else:
+        dataset = f"{base}:{folder_path.strip()}?size={folder_size}&color={folder_colour}" if entry.prefix else base
     try:
         validate_name(name.strip())
-        if entry.prefix and not folder_path.strip():
+        if base == "upload" and not uploaded:
+            raise TrainConfigError("Upload your pictures first (a folder or a zip), then start.")
+        if base != "upload" and entry.prefix and not folder_path.strip():
             raise TrainConfigError("Name the image folder to train on.")
         config = TrainConfig(dataset=dataset, data_dir=data_dir.strip() or None, epochs=int(epochs),
                              batch_size=int(batch_size), lr=float(lr), beta=float(beta), warmup_epochs=float(warmup),

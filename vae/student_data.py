@@ -1,0 +1,383 @@
+"""Students' own pictures: uploaded as a folder or a zip, checked, and stored for the models trained on them.
+
+A student never names a server path. The browser sends the files (a folder upload or one zip);
+they are checked against limits (files, bytes, pixels), each picture is decoded once by the one
+folder decoder (`vae.datasets_extra.decode_image`), and the readable ones are stored under the
+uploads folder, named by a hash of their content: `upload:<key>` is then a data set name like any
+other (`upload:<key>?size=32&color=rgb`), so a model trained on it finds its pictures again on
+every page and after a restart. The layout is `folder:`'s: one subfolder per label, or a flat
+folder meaning one label.
+
+Refused with a message, before anything is stored: zip members with absolute paths or `..`,
+symlinks, encrypted members, zip bombs (declared sizes over the limit, or compressed more than
+MAX_RATIO times), and anything over the limits. An upload no checkpoint uses is removed after
+LATENT_LAB_UPLOAD_KEEP_HOURS.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import io
+import json
+import os
+import re
+import shutil
+import stat
+import threading
+import time
+import uuid
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Iterable
+
+from vae.data import DataError, Dataset, register
+from vae.datasets_extra import FOLDER_COLORS, FOLDER_SIZES, FolderRequest, decode_image, default_data_dir, image_extensions, \
+    read_image_folder
+
+UPLOADS_ENV = "LATENT_LAB_UPLOADS"  # where uploads are stored; default <data folder>/uploads
+KEY_LENGTH = 24  # hex digits of the content hash naming an upload
+KEY_PATTERN = re.compile(rf"[0-9a-f]{{{KEY_LENGTH}}}")
+MANIFEST = "upload.json"
+MAX_RATIO = 100  # a zip member compressed more than this many times is treated as a bomb
+STALE_STAGING_SECONDS = 3600
+_ingesting = threading.BoundedSemaphore(1)  # one upload decoded at a time per server: the other sessions keep a core
+
+
+class UploadError(DataError):
+    """An upload that cannot become a data set; the message is meant for the student."""
+
+
+@dataclass(frozen=True)
+class UploadLimits:
+    """What one upload may hold; each from its environment variable (LATENT_LAB_UPLOAD_*), else the default."""
+
+    max_files: int = 2000  # LATENT_LAB_UPLOAD_MAX_FILES
+    max_megabytes: int = 50  # LATENT_LAB_UPLOAD_MAX_MB: all files together, unpacked
+    max_image_megapixels: int = 12  # LATENT_LAB_UPLOAD_MAX_IMAGE_MPX: one picture
+    max_total_megapixels: int = 200  # LATENT_LAB_UPLOAD_MAX_TOTAL_MPX: all pictures together
+    keep_hours: float = 24.0  # LATENT_LAB_UPLOAD_KEEP_HOURS: an upload no checkpoint uses is kept this long
+
+    @classmethod
+    def from_environment(cls) -> "UploadLimits":
+        """The operator's limits; a missing, unreadable or non-positive value keeps the default."""
+        values = {}
+        for field, env in (("max_files", "MAX_FILES"), ("max_megabytes", "MAX_MB"), ("max_image_megapixels", "MAX_IMAGE_MPX"),
+                           ("max_total_megapixels", "MAX_TOTAL_MPX"), ("keep_hours", "KEEP_HOURS")):
+            kind = float if field == "keep_hours" else int
+            try:
+                value = kind(os.environ.get(f"LATENT_LAB_UPLOAD_{env}", ""))
+            except ValueError:
+                continue
+            if 0 < value < 1e12:
+                values[field] = value
+        return cls(**values)
+
+    @property
+    def max_bytes(self) -> int:
+        return self.max_megabytes * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class StudentPictures:
+    """One stored upload: its key, labels with their picture counts, and what was left out."""
+
+    key: str
+    title: str  # the uploaded folder's or zip's name, as the student knows it
+    labels: tuple[tuple[str, int], ...]
+    notes: tuple[str, ...] = ()
+
+    @property
+    def images(self) -> int:
+        return sum(count for _, count in self.labels)
+
+    def dataset_name(self, size: int = 28, color: str = "gray") -> str:
+        options = "&".join(f"{k}={v}" for k, v in (("size", size), ("color", color)) if (k, v) not in (("size", 28), ("color", "gray")))
+        return f"upload:{self.key}" + (f"?{options}" if options else "")
+
+    @property
+    def summary(self) -> str:
+        counts = ", ".join(f"{name} ({count})" for name, count in self.labels[:8]) + (" ..." if len(self.labels) > 8 else "")
+        return f"{self.title}: {self.images} pictures, {len(self.labels)} label(s): {counts}"
+
+
+def uploads_root() -> Path:
+    """$LATENT_LAB_UPLOADS, else `uploads/` in the data folder (outside the code's git tree)."""
+    return Path(os.environ.get(UPLOADS_ENV) or default_data_dir() / "uploads").expanduser()
+
+
+# ---------------------------------------------------------------- reading what the browser sent
+
+def _safe_parts(name: str) -> list[str]:
+    """A relative member path as its parts; UploadError for absolute paths and `..`."""
+    text = name.replace("\\", "/")
+    if text.startswith("/") or re.match(r"^[A-Za-z]:", text) or "\0" in text:
+        raise UploadError(f"'{_shown(name)}' is an absolute path; only relative paths inside the folder are accepted.")
+    parts = [part for part in text.split("/") if part not in ("", ".")]
+    if ".." in parts:
+        raise UploadError(f"'{_shown(name)}' points outside its folder ('..'); the upload was refused.")
+    return parts
+
+
+def _shown(name: str) -> str:
+    clean = "".join(c for c in name if c.isprintable())
+    return clean if len(clean) <= 80 else clean[:77] + "..."
+
+
+def read_zip(data: bytes, limits: UploadLimits | None = None) -> list[tuple[str, bytes]]:
+    """The files of a zip as (relative path, bytes), refusing bombs, links, absolute and `..` paths.
+
+    Sizes are checked from the directory before any member is inflated, and again while reading
+    (a directory can lie). Raises UploadError.
+    """
+    limits = limits or UploadLimits.from_environment()
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+    except (zipfile.BadZipFile, ValueError, OSError):
+        raise UploadError("This is not a zip file Python can read.") from None
+    with archive:
+        members = archive.infolist()
+        if len(members) > 2 * limits.max_files + 100:
+            raise UploadError(f"The zip holds {len(members):,} entries; at most {limits.max_files:,} pictures are accepted.")
+        files = []
+        for info in members:
+            parts = _safe_parts(info.filename)
+            if stat.S_ISLNK(info.external_attr >> 16):
+                raise UploadError(f"'{_shown(info.filename)}' is a symbolic link; links are not accepted in an upload.")
+            if info.flag_bits & 0x1:
+                raise UploadError(f"'{_shown(info.filename)}' is encrypted; upload a zip without a password.")
+            if info.is_dir() or not parts:
+                continue
+            if info.file_size > 2**20 and info.file_size > MAX_RATIO * max(info.compress_size, 1):
+                raise UploadError(f"'{_shown(info.filename)}' unpacks {info.file_size / max(info.compress_size, 1):,.0f} times "
+                                  f"larger than it is packed; that is a zip bomb, not pictures. The upload was refused.")
+            files.append((info, "/".join(parts)))
+        declared = sum(info.file_size for info, _ in files)
+        if declared > limits.max_bytes:
+            raise UploadError(f"The zip unpacks to {declared / 2**20:,.1f} MB; the limit is {limits.max_megabytes} MB.")
+        out, total = [], 0
+        for info, path in files:
+            try:
+                with archive.open(info) as member:
+                    content = member.read(info.file_size + 1)
+            except (zipfile.BadZipFile, NotImplementedError, RuntimeError, OSError, EOFError) as error:
+                raise UploadError(f"'{_shown(info.filename)}' cannot be unpacked: {error}.") from None
+            total += len(content)
+            if len(content) > info.file_size or total > limits.max_bytes:
+                raise UploadError(f"The zip unpacks to more than its directory says ({_shown(info.filename)}); refused.")
+            out.append((path, content))
+    return out
+
+
+# ---------------------------------------------------------------- checking and storing
+
+def store_upload(files: Iterable[tuple[str, bytes]], title: str, *, root: Path | None = None,
+                 limits: UploadLimits | None = None, in_use: Iterable[str] = ()) -> StudentPictures:
+    """Check the uploaded files (relative path, bytes), decode each picture, store the readable ones.
+
+    Layout as `folder:`: a folder common to every path is the upload itself; below it, one subfolder
+    per label, or pictures directly in it (one label, named `title`). Returns the stored upload; the
+    same pictures uploaded twice are stored once. `in_use`: data set names whose uploads must not be
+    pruned. Raises UploadError (nothing stored).
+    """
+    limits = limits or UploadLimits.from_environment()
+    root = Path(root) if root is not None else uploads_root()
+    entries, title, notes = _pictures_by_label(files, title, limits)
+    with _ingesting:
+        staging = _staging(root)
+        try:
+            labels, kept = _decode_into(staging, entries, notes, limits)
+            key = _content_key(kept)
+            picture = StudentPictures(key, _shown(title) or "pictures", tuple(labels), tuple(notes))
+            (staging / MANIFEST).write_text(json.dumps({"title": picture.title, "labels": picture.labels, "notes": notes}))
+            with _root_lock(root):
+                target = root / key
+                if target.is_dir():
+                    os.utime(target)  # the same pictures again: keep the first copy, fresh
+                else:
+                    os.rename(staging, target)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+    prune_unused(root, limits.keep_hours * 3600, in_use)
+    return picture
+
+
+def _pictures_by_label(files, title: str, limits: UploadLimits) -> tuple[dict[str, list[tuple[str, bytes]]], str, list[str]]:
+    extensions = image_extensions()
+    pictures, notes, skipped, total_bytes = [], [], [], 0
+    for name, content in files:
+        parts = _safe_parts(name)
+        if not parts or any(part.startswith(".") or part == "__MACOSX" for part in parts):
+            continue  # hidden and system files (.DS_Store, __MACOSX/) are not pictures
+        if PurePosixPath(parts[-1]).suffix.lower() not in extensions:
+            skipped.append(parts[-1])
+            continue
+        pictures.append((parts, content))
+        total_bytes += len(content)
+        if len(pictures) > limits.max_files:
+            raise UploadError(f"More than {limits.max_files:,} pictures; upload at most {limits.max_files:,} at once.")
+        if total_bytes > limits.max_bytes:
+            raise UploadError(f"The pictures come to more than {limits.max_megabytes} MB; that is the limit for one upload.")
+    if skipped:
+        notes.append(f"{len(skipped)} file(s) that are not pictures were left out: {', '.join(map(_shown, skipped[:5]))}"
+                     + (" ..." if len(skipped) > 5 else "") + ".")
+    if not pictures:
+        raise UploadError(f"No pictures found (looked for {', '.join(extensions)}).")
+    while len({tuple(parts[:1]) for parts, _ in pictures}) == 1 and all(len(parts) > 1 for parts, _ in pictures):
+        title = pictures[0][0][0]  # one folder holding everything: that folder is the upload
+        pictures = [(parts[1:], content) for parts, content in pictures]
+    by_label: dict[str, list[tuple[str, bytes]]] = {}
+    flat = [(parts, content) for parts, content in pictures if len(parts) == 1]
+    nested = [(parts, content) for parts, content in pictures if len(parts) > 1]
+    if nested and flat:
+        notes.append(f"{len(flat)} picture(s) directly in the folder were left out: with label subfolders, pictures belong inside them.")
+    for parts, content in nested or flat:
+        label = _label_name(parts[0] if nested else title)
+        by_label.setdefault(label, []).append(("/".join(parts), content))
+    return by_label, title, notes
+
+
+def _label_name(text: str) -> str:
+    clean = "".join(c for c in text if c.isprintable()).strip()[:60]
+    return clean if clean and not clean.startswith(".") else f"label {clean}".strip()
+
+
+def _decode_into(staging: Path, by_label: dict, notes: list[str], limits: UploadLimits) -> tuple[list[tuple[str, int]], list]:
+    """Write each picture under staging/<label>/ and decode it once; drop (and note) those that fail."""
+    from PIL import Image
+
+    labels, kept, unreadable, total_pixels = [], [], [], 0
+    for label in sorted(by_label):
+        folder = staging / label
+        folder.mkdir()
+        count = 0
+        for index, (path, content) in enumerate(sorted(by_label[label])):
+            file = folder / f"{index:05d}{PurePosixPath(path).suffix.lower()}"
+            file.write_bytes(content)
+            try:
+                with Image.open(file) as opened:  # the header only: size before any pixel is decoded
+                    pixels = opened.width * opened.height
+                if pixels > limits.max_image_megapixels * 1_000_000:
+                    raise UploadError(f"'{_shown(path)}' has {pixels / 1e6:,.1f} million pixels; the limit is "
+                                      f"{limits.max_image_megapixels} million per picture.")
+                total_pixels += pixels
+                if total_pixels > limits.max_total_megapixels * 1_000_000:
+                    raise UploadError(f"The pictures hold more than {limits.max_total_megapixels} million pixels together; "
+                                      f"upload fewer or smaller ones.")
+                decode_image(file, 28, 1)
+            except UploadError:
+                raise
+            except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as error:
+                unreadable.append(path)
+                file.unlink()
+                continue
+            kept.append((f"{label}/{file.name}", content))
+            count += 1
+        if count:
+            labels.append((label, count))
+        else:
+            folder.rmdir()
+    if unreadable:
+        notes.insert(0, f"{len(unreadable)} file(s) could not be read as pictures and were left out: "
+                        f"{', '.join(map(_shown, unreadable[:5]))}" + (" ..." if len(unreadable) > 5 else "") + ".")
+    if sum(count for _, count in labels) < 2:
+        raise UploadError("At least 2 readable pictures are needed to train on." + (f" {notes[0]}" if unreadable else ""))
+    return labels, kept
+
+
+def _content_key(kept: list[tuple[str, bytes]]) -> str:
+    digest = hashlib.sha256()
+    for path, content in sorted(kept):
+        digest.update(f"{path}\0{hashlib.sha256(content).hexdigest()}\n".encode())
+    return digest.hexdigest()[:KEY_LENGTH]
+
+
+def _staging(root: Path) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    now = time.time()
+    for old in root.glob(".incoming-*"):  # left by a server killed mid-upload
+        with contextlib.suppress(OSError):
+            if now - old.stat().st_mtime > STALE_STAGING_SECONDS:
+                shutil.rmtree(old, ignore_errors=True)
+    staging = root / f".incoming-{uuid.uuid4().hex}"
+    staging.mkdir()
+    return staging
+
+
+@contextlib.contextmanager
+def _root_lock(root: Path):
+    with open(root / ".lock", "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def upload_key(name: str) -> str | None:
+    """The upload key of a data set name `upload:<key>[?options]`, else None."""
+    base, _, argument = name.partition(":")
+    key = argument.partition("?")[0].strip().lower()
+    return key if base == "upload" and KEY_PATTERN.fullmatch(key) else None
+
+
+def prune_unused(root: Path, keep_seconds: float, in_use: Iterable[str] = ()) -> list[str]:
+    """Remove uploads untouched for keep_seconds that no name in `in_use` (data set names) refers to."""
+    keep = {upload_key(name) for name in in_use}
+    removed = []
+    now = time.time()
+    with _root_lock(root):
+        for folder in root.iterdir():
+            if KEY_PATTERN.fullmatch(folder.name) and folder.name not in keep:
+                with contextlib.suppress(OSError):
+                    if now - folder.stat().st_mtime > keep_seconds:
+                        shutil.rmtree(folder)
+                        removed.append(folder.name)
+    return removed
+
+
+# ---------------------------------------------------------------- the registry entry
+
+def parse_upload_argument(argument: str | None) -> tuple[str, int, str]:
+    """(key, size, color) of `KEY[?size=S&color=C]`; raises DataError."""
+    key_text, _, query = (argument or "").partition("?")
+    key = key_text.strip().lower()
+    if not KEY_PATTERN.fullmatch(key):
+        raise DataError(f"'upload:{_shown(argument or '')}' does not name an upload; upload your pictures on the Train page.")
+    options = {"size": "28", "color": "gray"}
+    for pair in filter(None, query.split("&")):
+        option, _, value = pair.partition("=")
+        if option not in options:
+            raise DataError(f"Unknown upload option '{_shown(option)}'; the options are size and color.")
+        options[option] = value.strip().lower()
+    if options["size"] not in {str(s) for s in FOLDER_SIZES} or options["color"] not in FOLDER_COLORS:
+        raise DataError(f"Upload options must be size {', '.join(map(str, FOLDER_SIZES))} and color gray or rgb.")
+    return key, int(options["size"]), options["color"]
+
+
+def canonical_upload_argument(argument: str | None) -> str:
+    key, size, color = parse_upload_argument(argument)
+    return StudentPictures(key, "", ()).dataset_name(size, color).partition(":")[2]
+
+
+def load_upload(argument: str | None, data_dir: str | None = None) -> Dataset:
+    """The stored upload `KEY?size=S&color=C` as a Dataset (10% of each label held out, seed 0)."""
+    key, size, color = parse_upload_argument(argument)
+    folder = uploads_root() / key
+    if not folder.is_dir():
+        raise DataError("These uploaded pictures are no longer on this server (an upload no model uses is removed "
+                        "after a while). Upload them again on the Train page.")
+    with contextlib.suppress(OSError):
+        os.utime(folder)  # in use: not pruned while models are trained or shown from it
+    name = "upload:" + canonical_upload_argument(argument)
+    try:
+        return read_image_folder(FolderRequest(folder, size, color), name)
+    except DataError as error:  # its messages name the server path; a student sees "the upload"
+        raise DataError(str(error).replace(str(folder), "the upload")) from None
+
+
+register("upload", "Your own pictures (upload a folder or a zip)",
+         "Pictures a student uploaded; their licence is theirs to check", embedded=True, prefix=True,
+         canonical=canonical_upload_argument)(load_upload)
