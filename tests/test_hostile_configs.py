@@ -104,7 +104,7 @@ def test_every_page_works_beside_hostile_checkpoint_folders(hostile_app):
     at = hostile_app.run()
     assert not at.exception, [e.value for e in at.exception]
     picker = at.sidebar.selectbox(key="checkpoint_name")
-    assert {f"hostile-{n:02d}" for n in range(len(HOSTILE))} <= set(picker.options)
+    assert {f"hostile-{n:02d} (unusable)" for n in range(len(HOSTILE))} <= set(picker.options)
     for page in PAGES:
         at.switch_page(page).run()
         assert not at.exception, (page, [e.value for e in at.exception])
@@ -119,3 +119,19 @@ def test_choosing_a_hostile_checkpoint_shows_its_error_on_each_page(hostile_app)
     for page in PAGES[1:]:
         at.switch_page(page).run()
         assert not at.exception, (page, [e.value for e in at.exception])
+
+
+def test_a_weights_file_far_larger_than_its_settings_need_is_not_read(tmp_path, monkeypatch):
+    from vae import checkpoints
+
+    folder = tmp_path / "padded"
+    shutil.copytree(GOOD, folder, ignore=shutil.ignore_patterns("projections"))
+    with open(folder / "model.safetensors", "ab") as handle:
+        handle.truncate(64 * 2**20)  # 64 MB where a 64-256-2 MLP needs about 0.3 MB
+
+    def no_read(*args, **kwargs):
+        raise AssertionError("the oversized weights file was read")
+
+    monkeypatch.setattr(checkpoints, "load_file", no_read)
+    with pytest.raises(CheckpointError, match="far larger than its model settings need"):
+        load_checkpoint(folder)

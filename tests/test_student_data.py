@@ -188,3 +188,17 @@ def test_a_stale_staging_folder_left_by_a_killed_upload_is_removed(uploads):
 def test_names_that_are_not_an_upload_key_are_refused(uploads, name):
     with pytest.raises(DataError, match="does not name an upload"):
         load_dataset(name)
+
+
+def test_a_label_named_like_the_manifest_and_a_full_disk_are_handled(uploads, monkeypatch):
+    pictures = store_upload([(f"p/upload.json/{i}.png", picture(i)) for i in range(2)] + [(f"p/x/{i}.png", picture(i + 4)) for i in range(2)], "p")
+    assert dict(pictures.labels) == {"upload.json": 2, "x": 2}
+    assert load_dataset(pictures.dataset_name()).label_names == ("upload.json", "x")
+
+    def full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(Path, "write_bytes", full)
+    with pytest.raises(UploadError, match="could not store the pictures \\(No space left on device\\)"):
+        store_upload([(f"q/{i}.png", picture(i + 7)) for i in range(2)], "q")
+    assert stored(uploads) == [pictures.key]

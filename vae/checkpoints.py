@@ -369,6 +369,9 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> Che
     weights_file = path / WEIGHTS_FILE
     if not weights_file.is_file() or weights_file.is_symlink():
         raise CheckpointError(f"Checkpoint '{name}' has no {WEIGHTS_FILE}.")
+    # Bounded memory: the settings say how many weights there are, so a far larger file is not read.
+    if weights_file.stat().st_size > 8 * ModelConfig.from_dict(config["model"]).parameter_count() + 2**20:
+        raise CheckpointError(f"Checkpoint '{name}': {WEIGHTS_FILE} is far larger than its model settings need; it was not loaded.")
     try:
         weights = load_file(weights_file, device="cpu")
     except (SafetensorError, OSError, ValueError, RuntimeError) as error:

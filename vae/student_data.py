@@ -40,7 +40,7 @@ from vae.datasets_extra import FOLDER_COLORS, FOLDER_SIZES, FolderRequest, decod
 UPLOADS_ENV = "LATENT_LAB_UPLOADS"  # where uploads are stored; default <data folder>/uploads
 KEY_LENGTH = 24  # hex digits of the content hash naming an upload
 KEY_PATTERN = re.compile(rf"[0-9a-f]{{{KEY_LENGTH}}}")
-MANIFEST = "upload.json"
+MANIFEST = ".upload.json"  # hidden: never taken for a label folder or a picture
 MAX_RATIO = 100  # a zip member compressed more than this many times is treated as a bomb
 STALE_STAGING_SECONDS = 3600
 _ingesting = threading.BoundedSemaphore(1)  # one upload decoded at a time per server: the other sessions keep a core
@@ -186,8 +186,9 @@ def store_upload(files: Iterable[tuple[str, bytes]], title: str, *, root: Path |
     root = Path(root) if root is not None else uploads_root()
     entries, title, notes = _pictures_by_label(files, title, limits)
     with _ingesting:
-        staging = _staging(root)
+        staging = None
         try:
+            staging = _staging(root)
             labels, kept = _decode_into(staging, entries, notes, limits)
             key = _content_key(kept)
             picture = StudentPictures(key, _shown(title) or "pictures", tuple(labels), tuple(notes))
@@ -198,9 +199,12 @@ def store_upload(files: Iterable[tuple[str, bytes]], title: str, *, root: Path |
                     os.utime(target)  # the same pictures again: keep the first copy, fresh
                 else:
                     os.rename(staging, target)
+            prune_unused(root, limits.keep_hours * 3600, in_use)
+        except OSError as error:  # a full or read-only disk: the student is told, nothing half-stored stays
+            raise UploadError(f"The server could not store the pictures ({error.strerror or error}); tell your teacher.") from None
         finally:
-            shutil.rmtree(staging, ignore_errors=True)
-    prune_unused(root, limits.keep_hours * 3600, in_use)
+            if staging is not None:
+                shutil.rmtree(staging, ignore_errors=True)
     return picture
 
 
