@@ -202,3 +202,11 @@ def test_a_label_named_like_the_manifest_and_a_full_disk_are_handled(uploads, mo
     with pytest.raises(UploadError, match="could not store the pictures \\(No space left on device\\)"):
         store_upload([(f"q/{i}.png", picture(i + 7)) for i in range(2)], "q")
     assert stored(uploads) == [pictures.key]
+
+
+def test_the_picture_extensions_are_image_folders_own():
+    from torchvision.datasets.folder import IMG_EXTENSIONS
+
+    from vae.datasets_extra import image_extensions
+
+    assert image_extensions() == (*IMG_EXTENSIONS, ".gif")
