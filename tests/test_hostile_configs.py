@@ -43,6 +43,7 @@ def with_raw(key_path: tuple[str, ...], raw: str) -> str:
 HOSTILE = {
     "nested 100,000 deep": ('{"model": ' + "[" * 100_000 + "]" * 100_000 + "}", "nested too deeply"),
     "nested 100,000 deep inside an extra entry": (with_raw(("notes",), "[" * 100_000 + "]" * 100_000), "nested too deeply"),
+    "400,000 one-item lists": (with_raw(("notes",), "[" + ",".join(["[0]"] * 400_000) + "]"), "lists and objects"),
     "a 5,000-digit latent size": (with_raw(("model", "latent_dim"), "9" * 5000), "5,000 digits"),
     "a 5,000-digit loss": (with_raw(("final_test", "total"), "1" * 5000), "5,000 digits"),
     "beta is a word": (edited(lambda c: c["train"].update(beta="high")), "train.beta must be a number"),

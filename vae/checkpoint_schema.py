@@ -17,6 +17,7 @@ MAX_DEPTH = 16  # a checkpoint's settings nest 4 deep; extra entries get some ro
 MAX_NUMBER_CHARS = 40  # digits of an int or characters of a float, as written in the file
 MAX_TEXT_CHARS = 4096  # any one text a page reads
 MAX_EPOCHS = 100_000  # history entries
+MAX_CONTAINERS = 300_000  # lists and objects: 4 per epoch, and an epoch takes 250+ bytes of the 8 MB
 
 
 class ConfigSchemaError(ValueError):
@@ -31,8 +32,12 @@ def parse_config_text(text: str) -> object:
 
     Raises ConfigSchemaError. Time and memory are linear in len(text), which the caller caps: the
     digit runs are found by one regular-expression scan before parsing (Python's int() is
-    quadratic in the digits), and the nesting walk skips lists that hold no containers.
+    quadratic in the digits), lists and objects are counted before parsing, and the nesting walk
+    skips lists that hold no containers.
     """
+    containers = text.count("[") + text.count("{")
+    if containers > MAX_CONTAINERS:
+        raise ConfigSchemaError(f"holds {containers:,} lists and objects; a checkpoint's settings hold far fewer")
     long_number = _LONG_NUMBER.search(text)
     if long_number:
         raise ConfigSchemaError(f"holds a number with {long_number.end() - long_number.start():,} digits")
@@ -56,16 +61,17 @@ _CONTAINERS = {dict, list}
 
 
 def _check_depth(value: object) -> None:
-    """Nesting depth, walked without recursion; a list holding no containers costs one C-level pass."""
-    pending = [(value, 1)]
-    while pending:
-        item, depth = pending.pop()
+    """Nesting depth, one level at a time; a list holding no containers costs one C-level pass."""
+    level, depth = [value], 1
+    while level:
         if depth > MAX_DEPTH:
             raise ConfigSchemaError(f"is nested more than {MAX_DEPTH} levels deep")
-        children = item.values() if isinstance(item, dict) else item
-        if isinstance(item, list) and not _CONTAINERS & set(map(type, item)):
-            continue
-        pending.extend((child, depth + 1) for child in children if type(child) in _CONTAINERS)
+        below = []
+        for item in level:
+            children = item.values() if type(item) is dict else item
+            if _CONTAINERS & set(map(type, children)):
+                below.extend(child for child in children if type(child) in _CONTAINERS)
+        level, depth = below, depth + 1
 
 
 def _short(text: str, limit: int = 80) -> str:
