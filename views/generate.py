@@ -6,7 +6,8 @@ import torch
 import ui
 from vae import generate
 from vae.components import latent_pad, move_pad, pad_start, record_settled
-from vae.images import UPLOAD_TYPES, ImageInputError, image_grid, prepare_upload
+from vae.images import UPLOAD_TYPES, ImageInputError, image_grid, recipe_for
+from vae.upload_cache import PreparedUploads
 
 st.title("Generate")
 st.markdown(
@@ -113,7 +114,9 @@ def pick_end(label: str, key: str, default_index: int):
             st.info("Upload an image (PNG, JPEG, GIF, BMP, WebP or TIFF).")
             return None
         try:
-            chosen = prepare_upload(upload.getvalue(), model.config.image_shape, upload.name).x
+            prepared_files = st.session_state.setdefault("upload_prepared", PreparedUploads())  # decoded once per session
+            chosen = prepared_files.prepare(upload.getvalue(), model.config.image_shape, upload.name,
+                                            recipe_for(checkpoint.dataset_name, model.config.image_shape)).x
         except ImageInputError as error:
             st.error(str(error))
             return None
