@@ -144,15 +144,15 @@ def _finite(image: Image.Image, notes: list[str]) -> Image.Image:
     return Image.fromarray(np.nan_to_num(values, nan=low, posinf=high, neginf=low), "F")
 
 
-def _shrink(image: Image.Image, notes: list[str]) -> Image.Image:
+def _shrink(image: Image.Image) -> Image.Image:
     """At most WORKING_SIZE on a side, shrunk in the file's own pixel format (8 or 16 bits, not float64)."""
     if max(image.size) <= WORKING_SIZE:
         return image
-    before = image.size
     if image.mode in ("1", "P"):  # 1-bit and palette pixels cannot be averaged; the palette may hold transparency
         image = image.convert("L" if image.mode == "1" else "RGBA")
-    image.thumbnail((WORKING_SIZE, WORKING_SIZE), Image.Resampling.LANCZOS)
-    notes.append(f"{before[0]:,} x {before[1]:,} pixels, shrunk to {image.width} x {image.height} before converting.")
+    # Pillow's fast integer reduce() (used first by thumbnail) has no 16-bit mode: resample those directly.
+    image.thumbnail((WORKING_SIZE, WORKING_SIZE), Image.Resampling.LANCZOS,
+                    reducing_gap=None if image.mode.startswith("I;16") else 2.0)
     return image
 
 
@@ -184,7 +184,9 @@ def load_image(data: bytes) -> tuple[Image.Image, list[str], int | None]:
             image.draft(None, (WORKING_SIZE, WORKING_SIZE))  # JPEG decodes at 1/2 to 1/8 scale; others ignore it
         image.load()  # decodes now: truncation and corrupt data show up here
         orientation = image.getexif().get(ORIENTATION)
-        image = _shrink(_finite(image, notes), notes)
+        image = _shrink(_finite(image, notes))
+        if image.size != (width, height):
+            notes.append(f"{width:,} x {height:,} pixels, shrunk to {image.width} x {image.height} before converting.")
     except ImageInputError:
         raise
     except Image.UnidentifiedImageError:
