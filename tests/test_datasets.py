@@ -351,13 +351,42 @@ def test_folder_options_choose_size_and_colour(picture_folder):
 @pytest.mark.parametrize("argument, message", [
     ("{root}?size=30", "Image size must be one of 28, 32, 64, not '30'."),
     ("{root}?color=cmyk", "Colour must be 'gray' or 'rgb', not 'cmyk'."),
-    ("{root}?zoom=2", "Unknown folder option 'zoom'; the options are size (28, 32, 64) and color (gray or rgb)."),
+    ("{root}?zoom=2", "Unknown folder option 'zoom' in '?zoom=2' at the end of '{root}?zoom=2'; the options are size "
+                      "(28, 32, 64) and color (gray or rgb). If the '?' is part of the folder's name, put the options "
+                      "after it: folder:{root}?zoom=2?size=28."),
+    ("{root}\n?size=32", "The folder path '{root}\\n' contains a control character (U+000A, e.g. a pasted line break or "
+                         "tab); type the path again without it."),
+    ("{root}\t", "The folder path '{root}\\t' contains a control character (U+0009, e.g. a pasted line break or tab); "
+                 "type the path again without it."),
+    ("  ?size=32", "Name the image folder before the options '?size=32', e.g. folder:/home/me/pictures?size=32."),
+    ("{root}?size=28&size=32", "The folder option 'size' is given twice in '?size=28&size=32'."),
     ("", "Name the image folder after 'folder:', e.g. folder:/home/me/pictures?size=32&color=rgb."),
 ])
 def test_bad_folder_options_are_clear_errors(picture_folder, argument, message):
     with pytest.raises(DataError) as caught:
         load_folder(argument.format(root=picture_folder))
-    assert str(caught.value) == message
+    assert str(caught.value) == message.format(root=picture_folder)
+
+
+@pytest.mark.parametrize("folder_name", ["what?", "a?b", "scan?size=32", "trailing space ", " leading space", "x&y=1 #2 %20"])
+def test_a_typed_folder_path_survives_intact(tmp_path, folder_name):
+    folder = tmp_path / folder_name
+    folder.mkdir()
+    for i in range(2):
+        Image.new("L", (9, 9), 100 * i).save(folder / f"{i}.png")
+    for size, color in ((28, "gray"), (32, "rgb")):
+        name = folder_dataset_name(folder, size, color)
+        dataset = load_folder(name.removeprefix("folder:"))
+        assert dataset.label_names == (folder_name,) and dataset.image_shape == ((1 if color == "gray" else 3), size, size)
+        assert parse_folder_argument(name.removeprefix("folder:")).path == folder
+    # Typed by hand with the options after it, as the README shows, the '?' in the name survives too.
+    assert parse_folder_argument(f"{folder}?size=64").path == folder
+
+
+def test_a_missing_folder_typed_with_a_space_at_the_end_says_so(tmp_path):
+    (tmp_path / "pics").mkdir()
+    with pytest.raises(DataError, match=r"^The image folder '.*pics ' does not exist \(note the space at either end"):
+        load_folder(f"{tmp_path / 'pics'} ")
 
 
 def test_folder_names_round_trip_through_the_parser(tmp_path):

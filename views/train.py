@@ -6,7 +6,7 @@ import ui
 from vae import charts, jobs
 from vae.checkpoints import CheckpointError, default_root, validate_name
 from vae.data import REGISTRY, dataset_names
-from vae.datasets_extra import FOLDER_COLORS, FOLDER_SIZES
+from vae.datasets_extra import FOLDER_COLORS, FOLDER_SIZES, folder_dataset_name
 from vae.devices import available_devices, resolve_device
 from vae.images import image_grid
 from vae.models import ARCHITECTURES, LIKELIHOODS, MAX_LATENT_DIM
@@ -144,7 +144,8 @@ with st.expander("New run", expanded=not running):
         start = st.form_submit_button("Start training", type="primary", key="train_start")
 
 if start:
-    dataset = f"{base}:{folder_path.strip()}?size={folder_size}&color={folder_colour}" if entry.prefix else base
+    # The path as typed (a '?' or a space in it included); the parser refuses it with a sentence if it must.
+    dataset = folder_dataset_name(folder_path, folder_size, folder_colour) if entry.prefix else base
     try:
         validate_name(name.strip())
         if entry.prefix and not folder_path.strip():
