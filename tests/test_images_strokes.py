@@ -96,3 +96,13 @@ def test_colour_models_are_not_inverted_and_get_no_stroke_recipe():
     prepared = prepare_upload(drawn_seven(180), (3, 32, 32), "drawing", recipe="colour")
     assert [step.title for step in prepared.steps] == ["As uploaded", "To RGB", "Crop to shape", "Resize"]
     assert prepared.x[0, :, 0, 0].min() > 0.95  # the white canvas stays white
+
+
+@pytest.mark.parametrize("pen", [4, 16, 40])
+def test_a_plain_one_is_a_stroke_redrawn_at_mnist_width(pen):
+    # A bar filling its own crop from side to side: its width is measured against the paper beyond the crop.
+    one = Image.new("L", (200, 200), 235)
+    ImageDraw.Draw(one).line([(100, 30), (100, 170)], fill=20, width=pen)
+    digit = prepare_upload(encode(one), MNIST, "one.png").x[0, 0].numpy()
+    assert 2 <= (digit[14] > 0.5).sum() <= 4  # about 3 pixels across, like MNIST's strokes
+    assert 19 <= (digit[:, 14] > 0.5).sum() <= 21  # 20 pixels tall: MNIST's box

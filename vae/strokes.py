@@ -86,8 +86,10 @@ def stroke_width(mask: np.ndarray, skeleton: np.ndarray | None = None) -> float:
     skeleton = skeletonize(mask) if skeleton is None else skeleton
     if not skeleton.any():
         return 0.0
-    # A pixel in the middle of an n-pixel stroke is (n + 1) / 2 from the nearest paper pixel.
-    return max(1.0, 2.0 * float(np.median(ndimage.distance_transform_edt(mask)[skeleton])) - 1.0)
+    # A pixel in the middle of an n-pixel stroke is (n + 1) / 2 from the nearest paper pixel; the
+    # paper goes on past the crop's edge (padding), or strokes touching the edge would seem wider.
+    distance = ndimage.distance_transform_edt(np.pad(mask, 1))[1:-1, 1:-1]
+    return max(1.0, 2.0 * float(np.median(distance[skeleton])) - 1.0)
 
 
 def isolate(paper: np.ndarray) -> Strokes:
