@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from tests.conftest import SHIPPED, open_app_page, wait_for_idle
+from tests.conftest import BUSY_MS, SHIPPED, open_app_page, wait_for_idle
 from vae import generate
 from vae.checkpoints import load_checkpoint
 from vae.components.latent_pad import asset
@@ -25,7 +25,7 @@ def pad_module(browser):
     """A blank page with latent_pad.js imported as `window.latentPad` (the same text the app sends)."""
     context = browser.new_context()
     page = context.new_page()
-    page.set_default_timeout(60_000)
+    page.set_default_timeout(BUSY_MS)
     page.set_content("<!doctype html><html><body></body></html>")
     page.evaluate(
         """async (source) => {
