@@ -139,6 +139,26 @@ def test_the_pad_puts_z1_across_and_z2_up_like_the_latent_map(app_test):
     assert at.selectbox(key="pad_x_mnist5k-mlp-z2_z2").format_func(0) == "z1"
 
 
+def test_a_code_from_a_map_of_two_dimensions_keeps_the_maps_axes_on_the_pad(app_test):
+    # The map draws z8 across and z3 up: the pad must too, with the clicked point where the map showed it.
+    app_test.session_state["checkpoint_name"] = "mnist5k-conv-z16"
+    app_test.switch_page("views/latent_map.py")
+    app_test.run()
+    app_test.selectbox(key="map_method").set_value("dims").run()
+    app_test.selectbox(key="map_dim_x").set_value(7).run()
+    app_test.selectbox(key="map_dim_y").set_value(2).run()
+    app_test.number_input(key="map_pick").set_value(12).run()
+    assert not app_test.exception
+    mu = app_test.session_state["pad_z"]
+    at = open_generate(app_test, "mnist5k-conv-z16")
+    pad = components(at)["pad"]
+    assert pad["pad"] == [7, 2] and pad["pad_labels"] == ["z8", "z3"]
+    assert pad["z"] == mu  # so the dot sits at (mu[7], mu[2]), as on the map
+    # Taken once: the user's own choice on Generate stands on the next run.
+    at.selectbox(key="pad_y_mnist5k-conv-z16_z16").set_value(4).run()
+    assert components(at)["pad"]["pad"] == [7, 4]
+
+
 def test_generate_names_the_same_collapsed_dimensions_as_loss_curves(app_test, checkpoint_root):
     # Between the two old thresholds (0.01 and 0.1 nats), Loss curves said "collapsed" and Generate did not.
     config_path = checkpoint_root / "mnist5k-conv-z16" / "config.json"

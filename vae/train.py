@@ -340,6 +340,9 @@ def main(argv: list[str] | None = None) -> int:
     except DataError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # Ctrl-C during a download: nothing was trained
+        print("Stopped while loading the data set; nothing was trained or written.", file=sys.stderr)
+        return 130
     if dataset.notes:
         print(f"note: {dataset.notes}", file=sys.stderr)
     try:

@@ -5,7 +5,7 @@ import torch
 
 import ui
 from vae import generate
-from vae.components import latent_pad, move_pad, pad_start, record_settled
+from vae.components import latent_pad, move_pad, pad_start, record_settled, take_handed_axes
 from vae.history import COLLAPSED_KL_NATS, dimension_name
 from vae.images import UPLOAD_TYPES, ImageInputError, image_grid, prepare_upload
 
@@ -49,6 +49,9 @@ def pad_section() -> None:
     if latent_dim >= 2:
         order = [d.index for d in dims]
         across, up = generate.default_pair(dims)
+        handed = take_handed_axes(checkpoint.name, latent_dim)  # a code from the map: its x and y axes
+        if handed:
+            st.session_state[f"pad_x_{checkpoint.name}_z{latent_dim}"], st.session_state[f"pad_y_{checkpoint.name}_z{latent_dim}"] = handed
         pad_x = controls[1].selectbox("Pad across", order, index=order.index(across), format_func=dimension_name,
                                       key=f"pad_x_{checkpoint.name}_z{latent_dim}")
         pad_y = controls[2].selectbox("Pad up", order, index=order.index(up), format_func=dimension_name,

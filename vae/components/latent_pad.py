@@ -89,6 +89,7 @@ def latent_pad(decoder: BrowserDecoder, dims: list[LatentDimension], z: list[flo
 
 _STATE_KEY = "_latent_pad"
 HANDOFF_Z, HANDOFF_MODEL = "pad_z", "pad_z_model"
+HANDOFF_AXES = "pad_axes"  # optional: the two dimensions (x, y) the other page drew the code on
 
 
 @dataclass(frozen=True)
@@ -101,6 +102,20 @@ def _handed_over(model_name: str, latent_dim: int) -> list[float] | None:
     if st.session_state.get(HANDOFF_MODEL) != model_name:
         return None
     return _clean_z(list(st.session_state.get(HANDOFF_Z) or []), latent_dim)
+
+
+def take_handed_axes(model_name: str, latent_dim: int) -> tuple[int, int] | None:
+    """The (x, y) dimensions the page that handed over the code showed it on (the Latent map of two
+    latent dimensions, or of a 2-D latent), so the pad can use the same orientation; taken once,
+    so the user's own choice on Generate stands afterwards. None when there are none for this model."""
+    axes = st.session_state.pop(HANDOFF_AXES, None)
+    if st.session_state.get(HANDOFF_MODEL) != model_name or not isinstance(axes, (list, tuple)) or len(axes) != 2:
+        return None
+    try:
+        across, up = (int(axis) for axis in axes)
+    except (TypeError, ValueError):
+        return None
+    return (across, up) if across != up and 0 <= across < latent_dim and 0 <= up < latent_dim else None
 
 
 def pad_start(model_name: str, latent_dim: int) -> PadStart:
