@@ -329,12 +329,9 @@ def run_job(job: Job) -> None:
 
 
 def _load_unless_stopped(job: Job) -> Dataset | None:
-    """The job's data set, or None as soon as the job is stopped while it loads.
-
-    Loading may take minutes (a download, a large folder): it runs on a helper thread so that Stop
-    frees the worker, and the queue behind it, at once. An abandoned load still ends by itself:
-    its downloads are bounded and see the stop event (vae.downloads), and its result is dropped.
-    """
+    """The job's data set, or None as soon as the job is stopped while it loads (a download or a big
+    folder may take minutes: a helper thread loads, so Stop frees the worker and the queue at once;
+    the abandoned load ends by itself, its downloads bounded and watching the stop event)."""
     outcome: dict = {}
     loaded = threading.Event()
 
