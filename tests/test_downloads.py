@@ -24,7 +24,7 @@ WAIT = 120  # seconds: generous for a busy 2-core machine; the old code never en
 
 
 class Files(http.server.ThreadingHTTPServer):
-    """Serves {path: (status, body)} on 127.0.0.1."""
+    """Serves {path: (status, body[, declared length])} on 127.0.0.1."""
 
     daemon_threads = True
 
@@ -33,9 +33,9 @@ class Files(http.server.ThreadingHTTPServer):
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_GET(handler):  # noqa: N805 (the server's own handler)
-                status, body = self.routes.get(handler.path, (404, b"not here"))
+                status, body, *declared = self.routes.get(handler.path, (404, b"not here"))
                 handler.send_response(status)
-                handler.send_header("Content-Length", str(len(body)))
+                handler.send_header("Content-Length", str(declared[0] if declared else len(body)))
                 handler.end_headers()
                 handler.wfile.write(body)
 
@@ -136,6 +136,19 @@ def test_a_file_that_fails_its_checksum_is_refused_and_not_kept(tmp_path, mnist_
     finally:
         server.shutdown()
     assert not any((tmp_path / "data" / "MNIST" / "raw").iterdir())
+
+
+def test_a_download_cut_short_is_named_not_taken_for_damaged_files(tmp_path, mnist_from):
+    archives = tiny_mnist_archives(tmp_path)
+    server = Files({f"/{name}": (200, body[:100], len(body)) for name, body in archives.items()})  # closes early
+    try:
+        mnist_from([server.url], archives)
+        with pytest.raises(DataError) as caught:
+            load_dataset("mnist", tmp_path / "data")
+    finally:
+        server.shutdown()
+    size = len(archives["train-images-idx3-ubyte.gz"])
+    assert f"the download failed (train-images-idx3-ubyte.gz: 127.0.0.1 closed the connection after 100 of {size:,} bytes)" in str(caught.value)
 
 
 def _in_thread(function):

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import hashlib
+import http.client
 import os
 import tempfile
 import threading
@@ -99,8 +100,8 @@ def _fetch_one(url: str, target: Path, md5: str | None, read_seconds: float, tot
         raise DownloadError(f"{host}: {getattr(reason, 'strerror', None) or reason}") from None
     except TimeoutError:  # connected, then silence before the status line
         raise DownloadError(f"{host} accepted the connection but sent nothing for {read_seconds:g} s") from None
-    except (OSError, ValueError) as error:  # a reset connection, a malformed answer
-        raise DownloadError(f"{host}: {error}") from None
+    except (OSError, ValueError, http.client.HTTPException) as error:  # a reset connection, a malformed answer
+        raise DownloadError(f"{host}: {error!r}") from None
     received = 0
     handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
     try:
@@ -114,12 +115,14 @@ def _fetch_one(url: str, target: Path, md5: str | None, read_seconds: float, tot
                     chunk = response.read1(CHUNK_BYTES)
                 except TimeoutError:
                     raise DownloadError(f"{host} stopped sending for {read_seconds:g} s after {received / 1e6:.1f} MB") from None
-                except OSError as error:
-                    raise DownloadError(f"{host}: {error} after {received / 1e6:.1f} MB") from None
+                except (OSError, http.client.HTTPException) as error:  # e.g. the connection cut short
+                    raise DownloadError(f"{host}: {error!r} after {received / 1e6:.1f} MB") from None
                 if not chunk:
                     break
                 out.write(chunk)
                 received += len(chunk)
+        if response.length:  # bytes the Content-Length promised that never came
+            raise DownloadError(f"{host} closed the connection after {received:,} of {received + response.length:,} bytes")
         if md5 is not None and _md5(Path(temporary)) != md5:
             raise DownloadError(f"the file from {host} does not match torchvision's checksum (a proxy's error page?)")
         os.replace(temporary, target)
