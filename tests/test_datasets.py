@@ -131,40 +131,20 @@ def test_no_network_is_reported_without_trying_to_download(tmp_path, monkeypatch
         "(no network: codh.rois.ac.jp: Name or service not known). Put these files in that folder")
 
 
-def test_missing_files_are_downloaded_into_the_data_folder_when_online(tmp_path, monkeypatch):
-    from torchvision.datasets import MNIST
-
-    monkeypatch.delenv("LATENT_LAB_OFFLINE", raising=False)
-    monkeypatch.setattr(datasets_extra, "_reachable", lambda url, seconds=5.0: None)
-    downloads = []
-
-    def fake_download(self):  # stands in for the network: leaves the files where torchvision's download leaves them
-        downloads.append(self.raw_folder)
-        write_tiny_idx_set(Path(self.root), "MNIST", train=12, test=6)
-
-    monkeypatch.setattr(MNIST, "download", fake_download)
-    dataset = load_dataset("mnist", tmp_path / "fresh")
-    assert downloads == [str(tmp_path / "fresh" / "MNIST" / "raw")]
-    assert len(dataset.train_images) == 12 and len(dataset.test_images) == 6
+# Downloads that succeed, or fail with an HTTP status or silence, against a local server: tests/test_downloads.py.
 
 
 def test_a_failed_download_names_the_files_to_place_by_hand(tmp_path, monkeypatch):
-    from urllib.error import URLError
-
     from torchvision.datasets import CIFAR10
 
     monkeypatch.delenv("LATENT_LAB_OFFLINE", raising=False)
     monkeypatch.setattr(datasets_extra, "_reachable", lambda url, seconds=5.0: None)
-
-    def refused(self):
-        raise URLError("[Errno 111] Connection refused")
-
-    monkeypatch.setattr(CIFAR10, "download", refused)
+    monkeypatch.setattr(CIFAR10, "url", "http://127.0.0.1:9/cifar-10-python.tar.gz")  # nothing listens on port 9
     with pytest.raises(DataError) as caught:
         load_dataset("cifar10", tmp_path)
     assert str(caught.value).startswith(
         f"CIFAR-10 is not in {tmp_path}/cifar-10-batches-py and the download failed "
-        "(<urlopen error [Errno 111] Connection refused>). Put these files in that folder")
+        "(cifar-10-python.tar.gz: 127.0.0.1: Connection refused). Put these files in that folder")
 
 
 def test_network_probe_answers_instead_of_hanging():

@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from vae.data import DIGIT_NAMES, DataError, Dataset, register, stratified_split
+from vae.downloads import DownloadError, DownloadStopped, fetch, torchvision_files
 
 # ---------------------------------------------------------------- shapes
 
@@ -170,8 +171,8 @@ def downloads_allowed() -> bool:
 def _reachable(url: str, seconds: float = PROBE_SECONDS) -> str | None:
     """None if a TCP connection to the URL's host opens within `seconds`, else the reason it did not.
 
-    torchvision's downloader calls urlopen without a timeout, so a network that drops packets
-    would hang it; this check runs first, in a thread, so that the app never waits longer.
+    A quick first check (in a thread, so the app never waits longer), so that an offline machine
+    hears "no network" at once; the download itself is bounded too (vae.downloads).
     """
     parts = urllib.parse.urlsplit(url)
     port = parts.port or (443 if parts.scheme == "https" else 80)
@@ -254,6 +255,18 @@ def _read_torchvision(spec: TorchvisionSet, root: Path, download: bool):
     return classes(str(root), train=True, download=download), classes(str(root), train=False, download=False)
 
 
+def _download(spec: TorchvisionSet, root: Path) -> None:
+    """Fetch the set's files with a bounded download (vae.downloads), then let torchvision unpack them.
+
+    torchvision's own downloader has no timeout, so it is never called: a mirror that connects and
+    stays silent would hang the run. The unpacked files land where torchvision's class reads them.
+    """
+    from torchvision.datasets.utils import extract_archive
+
+    for remote in torchvision_files(spec.classes(), root):
+        extract_archive(str(fetch(remote)), str(remote.folder))
+
+
 def _to_images(data) -> torch.Tensor:
     """torchvision's uint8 pixels, (N, H, W) or (N, H, W, 3), as float32 (N, C, H, W) in [0, 1]."""
     pixels = torch.as_tensor(np.asarray(data))
@@ -280,8 +293,10 @@ def load_torchvision(name: str, data_dir: str | None = None) -> Dataset:
             if unreachable:
                 raise DataError(missing_files_message(spec, root, f"could not be downloaded (no network: {unreachable})"))
             try:
-                _read_torchvision(spec, root, download=True)
-            except (RuntimeError, OSError) as error:  # URLError is an OSError
+                _download(spec, root)
+            except DownloadStopped as error:
+                raise DataError(f"{error} {spec.title} is not complete in {root}; nothing was trained.") from None
+            except (DownloadError, RuntimeError, OSError) as error:
                 first_line = (str(error).strip().splitlines() or [type(error).__name__])[0]
                 raise DataError(missing_files_message(spec, root, f"the download failed ({first_line})")) from None
         train, test = _read_torchvision(spec, root, download=False)
