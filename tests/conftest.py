@@ -19,6 +19,10 @@ CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                   "--disable-sync", "--disable-quic", "--no-first-run"]
 APP_IDLE = '[data-testid="stApp"][data-test-script-state="notRunning"]'
+# Every wait follows the app's state (a selector, a value, a file); its limit only has to be generous
+# enough for a busy 2-core CI machine running other work, where a page or a training epoch can take minutes.
+BUSY_MS = 300_000
+BUSY_S = BUSY_MS / 1000
 
 
 def copy_shipped_checkpoints(target: Path, with_maps: bool = False) -> Path:
@@ -54,7 +58,7 @@ def app_test(checkpoint_root):
     """A fresh AppTest of app.py over the scratch checkpoints; call .run() or switch_page() on it."""
     from streamlit.testing.v1 import AppTest
 
-    return AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    return AppTest.from_file(str(ROOT / "app.py"), default_timeout=BUSY_S)
 
 
 def free_port() -> int:
@@ -77,7 +81,7 @@ class AppServer:
              "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"],
             cwd=ROOT, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT,
         )
-        deadline = time.monotonic() + 90
+        deadline = time.monotonic() + BUSY_S
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"streamlit exited early:\n{log.read_text()}")
@@ -113,6 +117,9 @@ def browser():
 
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (apt-get install -y chromium); .ci/run does.")
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=BUSY_MS)  # expect() waits 5 s by default: too short on a loaded machine
     with sync_playwright() as playwright:
         launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS, headless=True)
         yield launched
@@ -123,14 +130,14 @@ def browser():
 def page(browser):
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     opened = context.new_page()
-    opened.set_default_timeout(60_000)
+    opened.set_default_timeout(BUSY_MS)
     yield opened
     context.close()
 
 
 def wait_for_idle(page) -> None:
     """Wait until Streamlit has finished running the script (as Streamlit's own e2e tests do)."""
-    page.wait_for_selector(APP_IDLE, timeout=90_000)
+    page.wait_for_selector(APP_IDLE, timeout=BUSY_MS)
 
 
 def open_app_page(page, server: AppServer, url_path: str = "") -> None:

@@ -6,6 +6,7 @@ import io
 import struct
 import zlib
 
+import numpy as np
 from PIL import Image, ImageDraw
 
 from vae.images import MAX_UPLOAD_BYTES
@@ -50,3 +51,52 @@ BAD_FILES = {
     "huge.png": (b"\x89PNG" + b"\x00" * (MAX_UPLOAD_BYTES + 1), "limit is 20 MB"),
     "blank.png": (encode(Image.new("L", (64, 64), 255)), "blank"),
 }
+
+
+def lit_unevenly(image: Image.Image, light: str) -> Image.Image:
+    """A grey picture under a phone's uneven light: a gradient, a vignette, or a hard shadow over a corner."""
+    pixels = np.asarray(image, dtype=np.float64)
+    rows, cols = np.indices(pixels.shape) / max(pixels.shape)
+    if light == "gradient":
+        gain = 1.0 - 0.6 * cols  # full light on the left, 40% on the right
+    elif light == "vignette":
+        gain = 1.0 - 0.55 * np.hypot(rows - 0.5, cols - 0.5) / np.hypot(0.5, 0.5)
+    else:  # "shadow": a hand's shadow with a hard edge over the top-left, reaching the stroke
+        gain = np.where(rows + cols < 0.75, 0.45, 1.0)
+    return Image.fromarray(np.clip(pixels * gain, 0, 255).astype(np.uint8))
+
+
+def drawn_seven(height: int, brush: int = 18, canvas: int = 280) -> bytes:
+    """A 7 drawn with a round `brush` on the Draw tab's white canvas, `height` pixels tall (its PNG bytes, RGBA)."""
+    image = Image.new("RGBA", (canvas, canvas), (255, 255, 255, 255))
+    draw = ImageDraw.Draw(image)
+    left, top = (canvas - 0.7 * height) / 2, (canvas - height) / 2
+    points = [(left, top), (left + 0.7 * height, top), (left + 0.25 * height, top + height)]
+    draw.line(points, fill=(0, 0, 0, 255), width=brush, joint="curve")
+    for x, y in (points[0], points[-1]):
+        draw.ellipse([x - brush / 2, y - brush / 2, x + brush / 2, y + brush / 2], fill=(0, 0, 0, 255))
+    return encode(image)
+
+
+def drawn_dot(brush: int = 18, canvas: int = 280) -> bytes:
+    """One click on the Draw tab: a round dot the brush's size."""
+    image = Image.new("RGBA", (canvas, canvas), (255, 255, 255, 255))
+    centre = canvas / 2
+    ImageDraw.Draw(image).ellipse([centre - brush / 2, centre - brush / 2, centre + brush / 2, centre + brush / 2], fill=(0, 0, 0, 255))
+    return encode(image)
+
+
+def not_digit_like() -> dict[str, Image.Image]:
+    """Pictures whose ink is not one digit: a line of writing, a ruled line across the page, hatching."""
+    writing = Image.new("L", (300, 200), 235)
+    draw = ImageDraw.Draw(writing)
+    for i in range(6):  # six separate short words
+        draw.line([(20 + 45 * i, 90), (50 + 45 * i, 110)], fill=20, width=5)
+    ruled = paper_digit()
+    ImageDraw.Draw(ruled).line([(0, 40), (199, 40)], fill=60, width=3)
+    hatching = Image.new("L", (200, 200), 235)
+    draw = ImageDraw.Draw(hatching)
+    for i in range(0, 200, 10):
+        draw.line([(40, 40 + i * 0.6), (160, 40 + i * 0.6)], fill=20, width=2)
+        draw.line([(40 + i * 0.6, 40), (40 + i * 0.6, 160)], fill=20, width=2)
+    return {"writing": writing, "ruled line": ruled, "hatching": hatching}

@@ -8,7 +8,7 @@ import time
 import pytest
 from playwright.sync_api import expect
 
-from conftest import open_app_page, wait_for_idle
+from conftest import BUSY_MS, BUSY_S, open_app_page, wait_for_idle
 from vae.checkpoints import load_checkpoint
 
 
@@ -23,7 +23,7 @@ def _start_training(page, name: str, epochs: int, batch_size: int = 128) -> None
     page.get_by_role("button", name="Start training").click()
 
 
-def _wait_for_folder(path, timeout_s: float = 180.0) -> None:
+def _wait_for_folder(path, timeout_s: float = BUSY_S) -> None:
     """The server is another process: watch its checkpoints folder for the saved run."""
     deadline = time.monotonic() + timeout_s
     while not (path / "config.json").exists():
@@ -35,7 +35,7 @@ def _wait_for_folder(path, timeout_s: float = 180.0) -> None:
 def test_a_browser_closed_mid_training_still_saves_and_the_job_list_is_not_stuck(app_server, browser):
     laptop = browser.new_context()
     page = laptop.new_page()
-    page.set_default_timeout(60_000)
+    page.set_default_timeout(BUSY_MS)
     open_app_page(page, app_server, "train")
     _start_training(page, "closed-laptop", epochs=30, batch_size=16)  # several seconds of steps
     page.locator('[data-testid="stProgress"]').first.wait_for()
@@ -49,7 +49,7 @@ def test_a_browser_closed_mid_training_still_saves_and_the_job_list_is_not_stuck
     context = browser.new_context()
     try:
         page = context.new_page()
-        page.set_default_timeout(60_000)
+        page.set_default_timeout(BUSY_MS)
         open_app_page(page, app_server, "train")
         page.get_by_text("Runs on this server").click()
         wait_for_idle(page)
@@ -59,7 +59,7 @@ def test_a_browser_closed_mid_training_still_saves_and_the_job_list_is_not_stuck
         _start_training(page, "after-the-laptop", epochs=1)
         # When the run ends the picker lists the new model and selects it.
         picker = page.locator('[data-testid="stSidebar"]').get_by_role("combobox", name="Checkpoint")
-        expect(picker).to_have_value(re.compile(r"^after-the-laptop: digits"), timeout=120_000)
+        expect(picker).to_have_value(re.compile(r"^after-the-laptop: digits"))
         load_checkpoint(app_server.checkpoints / "after-the-laptop")
     finally:
         context.close()

@@ -78,3 +78,31 @@ def test_a_file_over_the_upload_limit_is_refused_by_the_browser(app_server, page
     page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(huge)  # a path: no 21 MB over the wire
     page.get_by_text(re.compile(r"File must be 20(\.0)? ?MB or smaller")).wait_for()
     assert page.locator('[data-testid="stException"]').count() == 0
+
+
+def draw(page, strokes: list[list[tuple[float, float]]]) -> None:
+    """Draw on the Draw tab's canvas with the mouse; points are fractions of the canvas's width and height."""
+    page.get_by_role("tab", name="Draw a digit").click()
+    canvas = page.locator("canvas").last
+    canvas.wait_for()
+    box = canvas.bounding_box()
+    for stroke in strokes:
+        x, y = stroke[0]
+        page.mouse.move(box["x"] + x * box["width"], box["y"] + y * box["height"])
+        page.mouse.down()
+        for x, y in stroke[1:]:
+            page.mouse.move(box["x"] + x * box["width"], box["y"] + y * box["height"], steps=8)
+        page.mouse.up()
+
+
+def test_a_click_on_the_canvas_is_refused_as_a_dot(app_server, page):
+    open_page(page, app_server, "Upload & draw")
+    draw(page, [[(0.5, 0.5)]])
+    page.get_by_text("drawing: The mark is too small to read").wait_for()
+
+
+def test_a_small_drawing_is_redrawn_at_mnist_stroke_width(app_server, page):
+    open_page(page, app_server, "Upload & draw")
+    draw(page, [[(0.42, 0.4), (0.58, 0.4), (0.47, 0.62)]])  # a 7 about 60 pixels tall with the 18-pixel brush
+    page.get_by_role("heading", name="drawing").wait_for()
+    page.get_by_text("redrawn 3.0 wide along their centre lines").wait_for()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from tests.conftest import SHIPPED, open_app_page, wait_for_idle
+from tests.conftest import BUSY_MS, SHIPPED, open_app_page, wait_for_idle
 from vae import generate
 from vae.checkpoints import load_checkpoint
 from vae.components.latent_pad import asset
@@ -25,7 +25,7 @@ def pad_module(browser):
     """A blank page with latent_pad.js imported as `window.latentPad` (the same text the app sends)."""
     context = browser.new_context()
     page = context.new_page()
-    page.set_default_timeout(60_000)
+    page.set_default_timeout(BUSY_MS)
     page.set_content("<!doctype html><html><body></body></html>")
     page.evaluate(
         """async (source) => {
@@ -137,6 +137,19 @@ def test_the_image_follows_a_dragged_slider_and_the_2d_pad_before_the_mouse_is_r
     # About +2.4 on a +-4 pad, in both dimensions; the sliders followed the pad.
     assert len(values) == 2 and all(1.5 < v < 3.5 for v in values), values
     assert sorted(page.locator(".lp-value").all_inner_texts()) == sorted(f"{v:.2f}" for v in values)
+
+    # Across is z1 and up is z2, as on the Latent map (this model's z2 carries more KL, and the pad
+    # used to put it across): right of the centre and a little below is z1 = +2.4, z2 = -0.8.
+    assert page.locator(".lp-pad-label").inner_text() == "z1 → · z2 ↑"
+    reported_before = page.locator("code").filter(has_text="z = [").inner_text()
+    page.mouse.move(pad["x"] + pad["width"] / 2, pad["y"] + pad["height"] / 2)
+    page.mouse.down()
+    page.mouse.move(pad["x"] + pad["width"] * 0.8, pad["y"] + pad["height"] * 0.6, steps=6)
+    page.mouse.up()
+    page.locator("code").filter(has_text="z = [").filter(has_not_text=reported_before).wait_for()
+    wait_for_idle(page)
+    z1, z2 = reported_z(page)
+    assert abs(z1 - 2.4) < 0.3 and abs(z2 + 0.8) < 0.3, (z1, z2)
 
     # Reset and random act in the browser at once, with no wait for the server.
     before = canvas_pixels(page)

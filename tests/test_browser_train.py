@@ -26,7 +26,7 @@ def test_training_from_the_train_page_shows_live_curves_and_reconstructions(app_
     data_set.click()
     page.get_by_role("option", name="scikit-learn 8x8 digits (embedded)").click()
     # The name field follows the data set once the rerun has landed.
-    expect(page.get_by_label("Checkpoint name", exact=True)).to_have_value(re.compile(r"^digits-run-\d+$"), timeout=60_000)
+    expect(page.get_by_label("Checkpoint name", exact=True)).to_have_value(re.compile(r"^digits-run-\d+$"))
     page.get_by_label("Epochs", exact=True).fill("40")
     page.get_by_label("Batch size", exact=True).fill("64")
     page.get_by_label("Checkpoint name", exact=True).fill("browser-run")
@@ -53,9 +53,9 @@ def test_training_from_the_train_page_shows_live_curves_and_reconstructions(app_
 
     # The run ends with the last complete epoch saved, and the picker selects the new model.
     # The run's own alert says so (the job list's line in the collapsed "Runs on this server" does too).
-    page.locator('[data-testid^="stAlertContent"]').get_by_text("Saved as 'browser-run'").wait_for(timeout=120_000)
+    page.locator('[data-testid^="stAlertContent"]').get_by_text("Saved as 'browser-run'").wait_for()
     wait_for_idle(page)
     picker = page.locator('[data-testid="stSidebar"]').get_by_role("combobox", name="Checkpoint")
-    expect(picker).to_have_value(re.compile(r"^browser-run: digits, mlp, z=2"), timeout=120_000)
+    expect(picker).to_have_value(re.compile(r"^browser-run: digits, mlp, z=2"))
     assert load_checkpoint(app_server.checkpoints / "browser-run").dataset_name == "digits"
     assert "Traceback" not in page.locator('[data-testid="stMain"]').inner_text()

@@ -377,9 +377,20 @@ def test_two_concurrent_saves_under_one_name_one_wins_the_other_is_told(tmp_path
 def test_a_history_json_cannot_hold_is_refused_and_leaves_nothing_behind(tmp_path):
     root = tmp_path / "checkpoints"
     history = [{**HISTORY[0], "test": {"recon": float("nan"), "kl": 1.0, "total": float("nan")}}]
-    with pytest.raises(CheckpointError, match="Could not save 'nan'"):
+    with pytest.raises(CheckpointError, match="^Could not save 'nan': its history holds NaN or infinite numbers"):
         save_checkpoint(root / "nan", tiny_model(), dataset={"name": "digits"}, train={}, history=history)
-    assert [p.name for p in root.iterdir() if p.name != ".lock"] == []
+    assert not root.exists() or [p.name for p in root.iterdir() if p.name != ".lock"] == []
+
+
+@pytest.mark.parametrize("bad_value", [float("nan"), float("inf")])
+def test_non_finite_weights_are_refused_and_the_old_checkpoint_kept(tmp_path, bad_value):
+    folder = save(tmp_path / "kept")
+    model = tiny_model(1)
+    with torch.no_grad():
+        next(model.parameters())[0, 0] = bad_value
+    with pytest.raises(CheckpointError, match="^Could not save 'kept': its weights hold NaN or infinite values"):
+        save_checkpoint(folder, model, dataset={"name": "digits"}, train={}, history=HISTORY, overwrite=True)
+    assert same_weights(load_checkpoint(folder).model, tiny_model(0))
 
 
 def test_the_checkpoint_is_whole_after_every_step_of_an_overwrite(tmp_path, monkeypatch):

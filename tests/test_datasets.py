@@ -131,40 +131,20 @@ def test_no_network_is_reported_without_trying_to_download(tmp_path, monkeypatch
         "(no network: codh.rois.ac.jp: Name or service not known). Put these files in that folder")
 
 
-def test_missing_files_are_downloaded_into_the_data_folder_when_online(tmp_path, monkeypatch):
-    from torchvision.datasets import MNIST
-
-    monkeypatch.delenv("LATENT_LAB_OFFLINE", raising=False)
-    monkeypatch.setattr(datasets_extra, "_reachable", lambda url, seconds=5.0: None)
-    downloads = []
-
-    def fake_download(self):  # stands in for the network: leaves the files where torchvision's download leaves them
-        downloads.append(self.raw_folder)
-        write_tiny_idx_set(Path(self.root), "MNIST", train=12, test=6)
-
-    monkeypatch.setattr(MNIST, "download", fake_download)
-    dataset = load_dataset("mnist", tmp_path / "fresh")
-    assert downloads == [str(tmp_path / "fresh" / "MNIST" / "raw")]
-    assert len(dataset.train_images) == 12 and len(dataset.test_images) == 6
+# Downloads that succeed, or fail with an HTTP status or silence, against a local server: tests/test_downloads.py.
 
 
 def test_a_failed_download_names_the_files_to_place_by_hand(tmp_path, monkeypatch):
-    from urllib.error import URLError
-
     from torchvision.datasets import CIFAR10
 
     monkeypatch.delenv("LATENT_LAB_OFFLINE", raising=False)
     monkeypatch.setattr(datasets_extra, "_reachable", lambda url, seconds=5.0: None)
-
-    def refused(self):
-        raise URLError("[Errno 111] Connection refused")
-
-    monkeypatch.setattr(CIFAR10, "download", refused)
+    monkeypatch.setattr(CIFAR10, "url", "http://127.0.0.1:9/cifar-10-python.tar.gz")  # nothing listens on port 9
     with pytest.raises(DataError) as caught:
         load_dataset("cifar10", tmp_path)
     assert str(caught.value).startswith(
         f"CIFAR-10 is not in {tmp_path}/cifar-10-batches-py and the download failed "
-        "(<urlopen error [Errno 111] Connection refused>). Put these files in that folder")
+        "(cifar-10-python.tar.gz: 127.0.0.1: Connection refused). Put these files in that folder")
 
 
 def test_network_probe_answers_instead_of_hanging():
@@ -351,13 +331,42 @@ def test_folder_options_choose_size_and_colour(picture_folder):
 @pytest.mark.parametrize("argument, message", [
     ("{root}?size=30", "Image size must be one of 28, 32, 64, not '30'."),
     ("{root}?color=cmyk", "Colour must be 'gray' or 'rgb', not 'cmyk'."),
-    ("{root}?zoom=2", "Unknown folder option 'zoom'; the options are size (28, 32, 64) and color (gray or rgb)."),
+    ("{root}?zoom=2", "Unknown folder option 'zoom' in '?zoom=2' at the end of '{root}?zoom=2'; the options are size "
+                      "(28, 32, 64) and color (gray or rgb). If the '?' is part of the folder's name, put the options "
+                      "after it: folder:{root}?zoom=2?size=28."),
+    ("{root}\n?size=32", "The folder path '{root}\\n' contains a control character (U+000A, e.g. a pasted line break or "
+                         "tab); type the path again without it."),
+    ("{root}\t", "The folder path '{root}\\t' contains a control character (U+0009, e.g. a pasted line break or tab); "
+                 "type the path again without it."),
+    ("  ?size=32", "Name the image folder before the options '?size=32', e.g. folder:/home/me/pictures?size=32."),
+    ("{root}?size=28&size=32", "The folder option 'size' is given twice in '?size=28&size=32'."),
     ("", "Name the image folder after 'folder:', e.g. folder:/home/me/pictures?size=32&color=rgb."),
 ])
 def test_bad_folder_options_are_clear_errors(picture_folder, argument, message):
     with pytest.raises(DataError) as caught:
         load_folder(argument.format(root=picture_folder))
-    assert str(caught.value) == message
+    assert str(caught.value) == message.format(root=picture_folder)
+
+
+@pytest.mark.parametrize("folder_name", ["what?", "a?b", "scan?size=32", "trailing space ", " leading space", "x&y=1 #2 %20"])
+def test_a_typed_folder_path_survives_intact(tmp_path, folder_name):
+    folder = tmp_path / folder_name
+    folder.mkdir()
+    for i in range(2):
+        Image.new("L", (9, 9), 100 * i).save(folder / f"{i}.png")
+    for size, color in ((28, "gray"), (32, "rgb")):
+        name = folder_dataset_name(folder, size, color)
+        dataset = load_folder(name.removeprefix("folder:"))
+        assert dataset.label_names == (folder_name,) and dataset.image_shape == ((1 if color == "gray" else 3), size, size)
+        assert parse_folder_argument(name.removeprefix("folder:")).path == folder
+    # Typed by hand with the options after it, as the README shows, the '?' in the name survives too.
+    assert parse_folder_argument(f"{folder}?size=64").path == folder
+
+
+def test_a_missing_folder_typed_with_a_space_at_the_end_says_so(tmp_path):
+    (tmp_path / "pics").mkdir()
+    with pytest.raises(DataError, match=r"^The image folder '.*pics ' does not exist \(note the space at either end"):
+        load_folder(f"{tmp_path / 'pics'} ")
 
 
 def test_folder_names_round_trip_through_the_parser(tmp_path):

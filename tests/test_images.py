@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from image_samples import BAD_FILES, MNIST, encode, paper_digit, png_bomb
+from image_samples import BAD_FILES, MNIST, drawn_dot, drawn_seven, encode, lit_unevenly, not_digit_like, paper_digit, png_bomb
 from vae.images import ImageInputError, image_grid, prepare_upload, to_display_image
 
 
@@ -75,7 +75,7 @@ def test_awkward_encodings_of_one_digit_all_become_the_same_mnist_input(name):
 def test_light_paper_is_inverted_cropped_and_centred_like_mnist():
     prepared = prepare_upload(encode(paper_digit(offset=(-60, 30))), MNIST)
     titles = [step.title for step in prepared.steps]
-    assert titles == ["As uploaded", "To grayscale", "Invert", "Crop to content", "Pad and scale"]
+    assert titles == ["As uploaded", "To grayscale", "Invert", "Isolate the strokes", "Stroke width", "Pad and scale"]
     assert "light" in prepared.steps[2].detail
     digit = prepared.x[0, 0].numpy()
     assert digit[0].max() < 0.05 and digit[:, 0].max() < 0.05  # dark background, like MNIST
@@ -104,6 +104,16 @@ def test_exif_orientation_is_applied():
     assert [step.title for step in prepared.steps][1] == "EXIF orientation"
     reference = prepare_upload(encode(upright), MNIST).x
     assert (prepared.x - reference).abs().mean() < 0.03
+
+
+@pytest.mark.parametrize("orientation", [0, 1, 9, 65535])
+def test_an_exif_orientation_that_changes_nothing_is_not_listed_as_applied(orientation):
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    prepared = prepare_upload(encode(paper_digit(), "JPEG", exif=exif.tobytes(), quality=95), MNIST)
+    assert "EXIF orientation" not in [step.title for step in prepared.steps]
+    if orientation not in (0, 1):
+        assert f"tag {orientation} is not one of 1-8: ignored" in prepared.steps[0].detail
 
 
 def test_other_model_shapes_scale_proportionally():

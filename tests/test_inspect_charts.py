@@ -79,3 +79,6 @@ def test_kl_bars_mark_collapsed_dimensions():
     assert charts.active_dimensions([2.0, 0.01, 0.5]) == [True, False, True]
     assert list(figure.data[0].customdata) == ["active", "collapsed", "active"]
     assert "2 of 3 dimensions active" in figure.layout.title.text
+    assert list(figure.data[0].x) == ["z1", "z2", "z3"]  # named as everywhere else: z1..zD
+    # One threshold for every page (vae.history.COLLAPSED_KL_NATS = 0.1 nats).
+    assert charts.active_dimensions([0.05, 0.2]) == [False, True]

@@ -56,7 +56,8 @@ def test_generate_page_renders_and_sends_the_pad_its_decoder(app_test, name):
     assert pad["decoder"] == expected.key
     assert [d["index"] for d in pad["dims"]] == [d.index for d in dims[:16]]
     assert pad["z"] == [0.0] * model.config.latent_dim
-    assert pad["pad"] == [dims[0].index, dims[1].index]
+    across, up = generate.default_pair(dims)
+    assert pad["pad"] == [across, up] and pad["pad_labels"] == [f"z{across + 1}", f"z{up + 1}"]
     # The prior grid and one strip per interpolation path are drawn.
     assert len(at.get("image")) >= 3
     captions = " ".join(c for image in at.get("image") for c in image.captions)
@@ -125,6 +126,51 @@ def test_the_pad_starts_from_a_handed_over_code_or_a_data_set_image(app_test):
     assert torch.allclose(torch.tensor(pad["z"]), expected, atol=1e-5)
     # The chosen code is also the page-to-page hand-over code.
     assert at.session_state["pad_z"] == pad["z"] and at.session_state["pad_z_model"] == "mnist5k-mlp-z2"
+
+
+def test_the_pad_puts_z1_across_and_z2_up_like_the_latent_map(app_test):
+    # mnist5k-mlp-z2's second dimension carries more KL (2.96 vs 2.31 nats): the pad used to put it
+    # across and call it "z1", so a code (-0.54, -2.99) on the map sat at (-2.99, -0.54) on the pad.
+    at = open_generate(app_test, "mnist5k-mlp-z2")
+    pad = components(at)["pad"]
+    assert pad["pad"] == [0, 1] and pad["pad_labels"] == ["z1", "z2"]
+    assert [d["label"].split(" ·")[0] for d in pad["dims"]] == ["z2", "z1"]  # sliders: most informative first
+    assert at.selectbox(key="pad_x_mnist5k-mlp-z2_z2").value == 0 and at.selectbox(key="pad_y_mnist5k-mlp-z2_z2").value == 1
+    assert at.selectbox(key="pad_x_mnist5k-mlp-z2_z2").format_func(0) == "z1"
+
+
+def test_a_code_from_a_map_of_two_dimensions_keeps_the_maps_axes_on_the_pad(app_test):
+    # The map draws z8 across and z3 up: the pad must too, with the clicked point where the map showed it.
+    app_test.session_state["checkpoint_name"] = "mnist5k-conv-z16"
+    app_test.switch_page("views/latent_map.py")
+    app_test.run()
+    app_test.selectbox(key="map_method").set_value("dims").run()
+    app_test.selectbox(key="map_dim_x").set_value(7).run()
+    app_test.selectbox(key="map_dim_y").set_value(2).run()
+    app_test.number_input(key="map_pick").set_value(12).run()
+    assert not app_test.exception
+    mu = app_test.session_state["pad_z"]
+    at = open_generate(app_test, "mnist5k-conv-z16")
+    pad = components(at)["pad"]
+    assert pad["pad"] == [7, 2] and pad["pad_labels"] == ["z8", "z3"]
+    assert pad["z"] == mu  # so the dot sits at (mu[7], mu[2]), as on the map
+    # Taken once: the user's own choice on Generate stands on the next run.
+    at.selectbox(key="pad_y_mnist5k-conv-z16_z16").set_value(4).run()
+    assert components(at)["pad"]["pad"] == [7, 4]
+
+
+def test_generate_names_the_same_collapsed_dimensions_as_loss_curves(app_test, checkpoint_root):
+    # Between the two old thresholds (0.01 and 0.1 nats), Loss curves said "collapsed" and Generate did not.
+    config_path = checkpoint_root / "mnist5k-conv-z16" / "config.json"
+    config = json.loads(config_path.read_text())
+    kl = config["history"][-1]["kl_per_dim"]
+    kl[3], kl[8] = 0.05, 0.02
+    config_path.write_text(json.dumps(config))
+    at = open_generate(app_test, "mnist5k-conv-z16")
+    assert any(c.value == "2 of 16 dimensions have collapsed: z4, z9." for c in at.caption)
+    at.switch_page("views/loss_curves.py").run()
+    titles = [json.loads(chart.proto.spec)["layout"].get("title", {}).get("text") for chart in at.get("plotly_chart")]
+    assert "14 of 16 dimensions active" in titles
 
 
 def test_sliders_shown_and_pad_dimensions_are_chosen_in_python(app_test):

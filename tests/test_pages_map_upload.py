@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from image_samples import BAD_FILES, encode, paper_digit
+from image_samples import BAD_FILES, encode, not_digit_like, paper_digit
 from vae.projection import wait_for_projections, wait_for_umap_warmup
 
 MAP = "views/latent_map.py"
@@ -129,7 +129,8 @@ def test_upload_shows_steps_score_neighbours_and_sends_z(app_test):
     at.file_uploader(key="upload_files").set_value(("seven.png", encode(paper_digit()), "image/png")).run()
     no_errors(at)
     text = captions(at)
-    assert "the background is light" in text and "centre of mass" in text
+    assert "most of the picture is light" in text and "centre of mass" in text
+    assert "redrawn 3.0 wide along their centre lines" in text
     assert "Nearest data set images in latent space" in text
     assert any("test digits" in m.value and "-ELBO" in m.value for m in at.markdown)
     assert "Placed exactly" in text  # the 2-D model's map is the latent itself
@@ -170,3 +171,50 @@ def test_awkward_but_valid_uploads_are_all_accepted(app_test):
     no_errors(at)
     assert {s.value for s in at.main.subheader} >= {name for name, _, _ in files}
     assert "first frame is used" in captions(at)
+
+
+def test_ink_that_is_not_digit_like_is_said_beside_its_score(app_test):
+    at = open_page(app_test, UPLOAD)
+    at.file_uploader(key="upload_files").set_value(("notes.png", encode(not_digit_like()["writing"]), "image/png")).run()
+    no_errors(at)
+    assert any("separate marks" in w.value for w in at.warning)
+    assert any("-ELBO" in m.value for m in at.markdown)  # still scored
+
+
+def test_each_file_is_prepared_once_per_session_whatever_its_name(app_test, monkeypatch):
+    import vae.images
+
+    calls = []
+    prepare = vae.images.prepare_image
+    monkeypatch.setattr(vae.images, "prepare_image", lambda *args, **kwargs: calls.append(1) or prepare(*args, **kwargs))
+    digit = encode(paper_digit())
+    at = open_page(app_test, UPLOAD)
+    at.file_uploader(key="upload_files").set_value(("one.png", digit, "image/png")).run()
+    at.run()
+    at.file_uploader(key="upload_files").set_value([("one.png", digit, "image/png"), ("again.png", digit, "image/png")]).run()
+    no_errors(at)
+    assert {s.value for s in at.main.subheader} >= {"one.png", "again.png"}
+    assert len(calls) == 1
+
+
+def test_the_draw_tab_of_a_colour_model_says_nothing_is_inverted(app_test, checkpoint_root, tmp_path):
+    import torch
+
+    from vae.checkpoints import save_checkpoint
+    from vae.datasets_extra import folder_dataset_name
+    from vae.models import ModelConfig, build_model
+
+    for label, colour in (("red", (200, 30, 30)), ("blue", (30, 30, 200))):
+        (tmp_path / "pictures" / label).mkdir(parents=True)
+        for i in range(3):
+            Image.new("RGB", (32, 32), tuple(c + 10 * i for c in colour)).save(tmp_path / "pictures" / label / f"{i}.png")
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(image_shape=(3, 32, 32), latent_dim=2, hidden=(16,)))
+    history = [{"epoch": 1, "train": {"recon": 30.0, "kl": 2.0, "total": 32.0},
+                "test": {"recon": 31.0, "kl": 2.5, "total": 33.5}, "kl_per_dim": [1.0, 1.5]}]
+    save_checkpoint(checkpoint_root / "colours", model, train={"epochs": 1, "seed": 0}, history=history,
+                    dataset={"name": folder_dataset_name(tmp_path / "pictures", size=32, color="rgb")})
+    at = open_page(app_test, UPLOAD, "colours")
+    no_errors(at)
+    text = captions(at)
+    assert "nothing is inverted" in text and "MNIST" not in text

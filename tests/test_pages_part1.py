@@ -179,6 +179,27 @@ def test_a_data_set_that_cannot_load_is_a_message_on_the_page(app_test, tmp_path
     assert "no-such-folder" in at.error[0].value and "Traceback" not in at.error[0].value
 
 
+def test_a_folder_path_is_trained_on_exactly_as_typed(app_test, checkpoint_root, tmp_path):
+    from PIL import Image
+
+    from vae.datasets_extra import folder_dataset_name
+
+    folder = tmp_path / "what? scans "  # a '?' inside and a space at the end, both part of the name
+    for label in ("a", "b"):
+        (folder / label).mkdir(parents=True)
+        for i in range(2):
+            Image.new("L", (12, 12), 60 * i + (100 if label == "b" else 0)).save(folder / label / f"{i}.png")
+    at = open_page(app_test.run(), "views/train.py")
+    at.selectbox(key="train_dataset").set_value("folder").run()
+    at.text_input(key="train_folder").set_value(str(folder))
+    at.number_input(key="train_epochs").set_value(1)
+    at.text_input(key="train_name").set_value("typed-path")
+    at.button(key="train_start").click().run()
+    job = job_of(at)
+    assert job.wait(WAIT).status == jobs.FINISHED, job.view().message
+    assert load_checkpoint(checkpoint_root / "typed-path").dataset_name == folder_dataset_name(folder)
+
+
 def test_a_broken_checkpoint_folder_shows_its_error_in_the_sidebar_only(app_test, checkpoint_root):
     broken = checkpoint_root / "broken-model"
     broken.mkdir()

@@ -53,7 +53,8 @@ def test_every_step_and_epoch_is_reported_with_its_figures(digits):
     for event, record in zip(epochs, result.history):
         assert event.record is record
         assert event.preview.shape == (2 * PREVIEW_COUNT, 1, 8, 8)
-        assert torch.equal(event.preview[:PREVIEW_COUNT], digits.test_images[:PREVIEW_COUNT])
+        shown = train_module.preview_indices(digits.test_labels, PREVIEW_COUNT, len(digits.test_images))
+        assert torch.equal(event.preview[:PREVIEW_COUNT], digits.test_images[shown])
         assert event.preview.min() >= 0 and event.preview.max() <= 1
     # Epoch events come after that epoch's steps and before the next epoch's.
     assert events.index(epochs[0]) == per_epoch
@@ -146,6 +147,69 @@ def test_a_non_finite_loss_is_refused_with_a_clear_message_and_the_last_good_wei
     assert all(torch.isfinite(p).all() for p in result.model.parameters())
     assert len(training_calls) == per_epoch + 2  # nothing ran after the bad step
     assert max(e.epoch for e in events if isinstance(e, EpochEvent)) == 1
+
+
+class BlowsUpOnStep:
+    """Adam whose `at`-th update leaves a NaN in the first weight, as a diverging step does."""
+
+    def __init__(self, optimizer, at: int):
+        self.optimizer, self.at, self.steps = optimizer, at, 0
+
+    def zero_grad(self, **kwargs):
+        self.optimizer.zero_grad(**kwargs)
+
+    def step(self):
+        self.optimizer.step()
+        self.steps += 1
+        if self.steps == self.at:
+            with torch.no_grad():
+                next(iter(self.optimizer.param_groups[0]["params"]))[0].fill_(float("nan"))
+
+
+@pytest.mark.parametrize("steps_per_epoch", [1, 2])
+def test_a_blow_up_on_the_last_step_of_an_epoch_keeps_the_last_truly_good_epoch(digits, monkeypatch, tmp_path, steps_per_epoch):
+    from vae.checkpoints import load_checkpoint, save_checkpoint
+
+    batch = math.ceil(len(digits.train_images) / steps_per_epoch)
+    real_adam = train_module._adam  # epoch 2's last update leaves a NaN; its loss was finite when checked
+    monkeypatch.setattr(train_module, "_adam", lambda *args: BlowsUpOnStep(real_adam(*args), at=2 * steps_per_epoch))
+    config = settings(epochs=3, batch_size=batch)
+    result = train(model_config(), config, dataset=digits)
+    monkeypatch.undo()
+    one_epoch = train(model_config(), settings(epochs=1, batch_size=batch), dataset=digits)
+
+    assert result.status == "nan" and "Epoch 2 ended with non-finite weights" in result.message
+    assert "last complete epoch (1)" in result.message
+    assert len(result.history) == 1 and result.history[0]["test"] == one_epoch.history[0]["test"]
+    assert same_weights(result.model, one_epoch.model)
+    # ...and it saves: nothing non-finite reaches the checkpoint.
+    saved = save_checkpoint(tmp_path / "kept", result.model, dataset={"name": "digits"}, train=config.to_dict(),
+                            history=result.history)
+    assert len(load_checkpoint(saved).history) == 1
+
+
+def test_the_live_preview_shows_a_spread_of_labels():
+    from vae.data import Dataset
+
+    mnist = load_dataset("mnist5k")
+    assert mnist.test_labels[:PREVIEW_COUNT].unique().tolist() == [0]  # the test split is sorted by label
+    small = Dataset("mnist5k", mnist.train_images[::40], mnist.test_images, mnist.train_labels[::40], mnist.test_labels)
+    events = []
+    train(ModelConfig(image_shape=(1, 28, 28), latent_dim=2, hidden=(16,)), settings(epochs=1, dataset="mnist5k"),
+          dataset=small, on_event=events.append)
+    originals = [e for e in events if isinstance(e, EpochEvent)][0].preview[:PREVIEW_COUNT]
+    rows = [int((mnist.test_images == image).flatten(1).all(1).nonzero()[0]) for image in originals]
+    assert sorted(int(mnist.test_labels[row]) for row in rows) == list(range(PREVIEW_COUNT))
+
+
+@pytest.mark.parametrize("labels, count, expected", [
+    (torch.tensor([0, 0, 0, 1, 1, 2]), 6, [0, 3, 5, 1, 4, 2]),
+    (torch.tensor([2, 0, 1, 0]), 3, [1, 2, 0]),
+    (torch.tensor([5, 5, 5]), 8, [0, 1, 2]),  # fewer images than asked for: all of them
+    (None, 3, [0, 2, 5]),  # no labels: evenly spaced over six images
+])
+def test_preview_indices_take_each_label_in_turn(labels, count, expected):
+    assert train_module.preview_indices(labels, count, 6 if labels is None else len(labels)) == expected
 
 
 def test_a_huge_learning_rate_never_leaves_non_finite_weights(digits):

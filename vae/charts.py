@@ -9,7 +9,8 @@ from __future__ import annotations
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-ACTIVE_KL_NATS = 0.1  # a latent dimension carrying less KL than this is treated as collapsed
+from vae.history import COLLAPSED_KL_NATS, dimension_name, is_collapsed
+
 TRAIN_COLOUR, TEST_COLOUR, STEP_COLOUR = "#1f77b4", "#d62728", "rgba(31, 119, 180, 0.25)"
 ACTIVE_COLOUR, COLLAPSED_COLOUR = "#2ca02c", "#bbbbbb"
 
@@ -47,16 +48,16 @@ def loss_curves_figure(history: list[dict], step_trace: list[dict] | None = None
     return figure
 
 
-def active_dimensions(kl_per_dim: list[float], threshold: float = ACTIVE_KL_NATS) -> list[bool]:
-    """Which latent dimensions carry information: KL above `threshold` nats per image."""
-    return [value > threshold for value in kl_per_dim]
+def active_dimensions(kl_per_dim: list[float], threshold: float = COLLAPSED_KL_NATS) -> list[bool]:
+    """Which latent dimensions carry information: the ones not collapsed (vae.history.is_collapsed)."""
+    return [not is_collapsed(value, threshold) for value in kl_per_dim]
 
 
-def kl_per_dim_figure(kl_per_dim: list[float], threshold: float = ACTIVE_KL_NATS) -> go.Figure:
+def kl_per_dim_figure(kl_per_dim: list[float], threshold: float = COLLAPSED_KL_NATS) -> go.Figure:
     """Bars of KL per latent dimension (nats per image), green when active, grey when collapsed to the prior."""
     active = active_dimensions(kl_per_dim, threshold)
     figure = go.Figure(go.Bar(
-        x=[f"z{index}" for index in range(len(kl_per_dim))], y=kl_per_dim,
+        x=[dimension_name(index) for index in range(len(kl_per_dim))], y=kl_per_dim,
         marker_color=[ACTIVE_COLOUR if is_active else COLLAPSED_COLOUR for is_active in active],
         customdata=["active" if is_active else "collapsed" for is_active in active],
         hovertemplate="%{x}: %{y:.3f} nats (%{customdata})<extra></extra>",

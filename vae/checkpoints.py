@@ -210,6 +210,20 @@ def _remove_if_abandoned(staging: Path) -> None:
     shutil.rmtree(staging, ignore_errors=True)
 
 
+def _refuse_non_finite(name: str, model: VAE, config: dict) -> None:
+    # NaN or inf in a checkpoint would load as a model that draws nothing (weights) or break the
+    # JSON (history): refuse both with a sentence instead of json's "Out of range float values".
+    import torch
+
+    broken = [key for key, value in model.state_dict().items() if value.is_floating_point() and not torch.isfinite(value).all()]
+    if broken:
+        raise CheckpointError(f"Could not save '{name}': its weights hold NaN or infinite values ({', '.join(broken[:3])}). Nothing was changed.")
+    try:
+        json.dumps(config, allow_nan=False)
+    except ValueError:
+        raise CheckpointError(f"Could not save '{name}': its history holds NaN or infinite numbers. Nothing was changed.") from None
+
+
 def save_checkpoint(folder: str | Path, model: VAE, *, dataset: dict, train: dict, history: list[dict],
                     extra: dict | None = None, overwrite: bool = False, rename_if_taken: bool = False) -> Path:
     """Write `model` and its story to `folder` atomically; returns the folder.
@@ -236,6 +250,7 @@ def save_checkpoint(folder: str | Path, model: VAE, *, dataset: dict, train: dic
     }
     if folder.exists() and not overwrite and not rename_if_taken:
         raise CheckpointExistsError(f"A checkpoint named '{name}' already exists; choose another name or confirm overwriting it.")
+    _refuse_non_finite(name, model, config)
     try:
         parent.mkdir(parents=True, exist_ok=True)
         staging, staging_lock = _new_staging(parent, name)

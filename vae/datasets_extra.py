@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import os
 import socket
+import re
 import threading
+import unicodedata
 import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +25,7 @@ import numpy as np
 import torch
 
 from vae.data import DIGIT_NAMES, DataError, Dataset, register, stratified_split
+from vae.downloads import DownloadError, DownloadStopped, fetch, torchvision_files
 
 # ---------------------------------------------------------------- shapes
 
@@ -168,8 +171,8 @@ def downloads_allowed() -> bool:
 def _reachable(url: str, seconds: float = PROBE_SECONDS) -> str | None:
     """None if a TCP connection to the URL's host opens within `seconds`, else the reason it did not.
 
-    torchvision's downloader calls urlopen without a timeout, so a network that drops packets
-    would hang it; this check runs first, in a thread, so that the app never waits longer.
+    A quick first check (in a thread, so the app never waits longer), so that an offline machine
+    hears "no network" at once; the download itself is bounded too (vae.downloads).
     """
     parts = urllib.parse.urlsplit(url)
     port = parts.port or (443 if parts.scheme == "https" else 80)
@@ -252,6 +255,18 @@ def _read_torchvision(spec: TorchvisionSet, root: Path, download: bool):
     return classes(str(root), train=True, download=download), classes(str(root), train=False, download=False)
 
 
+def _download(spec: TorchvisionSet, root: Path) -> None:
+    """Fetch the set's files with a bounded download (vae.downloads), then let torchvision unpack them.
+
+    torchvision's own downloader has no timeout, so it is never called: a mirror that connects and
+    stays silent would hang the run. The unpacked files land where torchvision's class reads them.
+    """
+    from torchvision.datasets.utils import extract_archive
+
+    for remote in torchvision_files(spec.classes(), root):
+        extract_archive(str(fetch(remote)), str(remote.folder))
+
+
 def _to_images(data) -> torch.Tensor:
     """torchvision's uint8 pixels, (N, H, W) or (N, H, W, 3), as float32 (N, C, H, W) in [0, 1]."""
     pixels = torch.as_tensor(np.asarray(data))
@@ -278,8 +293,10 @@ def load_torchvision(name: str, data_dir: str | None = None) -> Dataset:
             if unreachable:
                 raise DataError(missing_files_message(spec, root, f"could not be downloaded (no network: {unreachable})"))
             try:
-                _read_torchvision(spec, root, download=True)
-            except (RuntimeError, OSError) as error:  # URLError is an OSError
+                _download(spec, root)
+            except DownloadStopped as error:
+                raise DataError(f"{error} {spec.title} is not complete in {root}; nothing was trained.") from None
+            except (DownloadError, RuntimeError, OSError) as error:
                 first_line = (str(error).strip().splitlines() or [type(error).__name__])[0]
                 raise DataError(missing_files_message(spec, root, f"the download failed ({first_line})")) from None
         train, test = _read_torchvision(spec, root, download=False)
@@ -338,27 +355,45 @@ class FolderRequest:
         return 3 if self.color == "rgb" else 1
 
 
+_OPTIONS = re.compile(r"[A-Za-z_]+=[^&=]*(&[A-Za-z_]+=[^&=]*)*")  # what can follow the last '?' as options
+
+
 def parse_folder_argument(argument: str | None) -> FolderRequest:
-    """Split `PATH?size=32&color=rgb` (both options optional: 28 and gray) into a FolderRequest."""
+    """Split `PATH?size=32&color=rgb` (both options optional: 28 and gray) into a FolderRequest.
+
+    The options are what follows the last '?' when it reads as key=value pairs; otherwise the whole
+    argument is the path, so a '?' inside a folder's name survives. The path is kept exactly as typed
+    (spaces at either end included; `~` expanded); one with control characters (a pasted line break,
+    a tab) is refused. Raises DataError with a sentence about what was typed.
+    """
     if not argument or not argument.strip():
         raise DataError("Name the image folder after 'folder:', e.g. folder:/home/me/pictures?size=32&color=rgb.")
-    path_text, question, query = argument.partition("?")
+    path_text, question, query = argument.rpartition("?")
+    if not question or not _OPTIONS.fullmatch(query):
+        path_text, query = argument, ""
+    control = next((c for c in path_text if unicodedata.category(c) in ("Cc", "Cf")), None)
+    if control is not None:
+        raise DataError(f"The folder path {path_text!r} contains a control character (U+{ord(control):04X}, e.g. a "
+                        "pasted line break or tab); type the path again without it.")
+    if not path_text.strip():
+        raise DataError(f"Name the image folder before the options '?{query}', e.g. folder:/home/me/pictures?{query}.")
     options = {"size": "28", "color": "gray"}
-    if question:
-        try:
-            pairs = urllib.parse.parse_qsl(query, keep_blank_values=True, strict_parsing=True)
-        except ValueError:
-            raise DataError(f"Cannot read the options '{query}'; write them as size=32&color=rgb.") from None
-        for key, value in pairs:
-            if key not in options:
-                raise DataError(f"Unknown folder option '{key}'; the options are size ({', '.join(map(str, FOLDER_SIZES))}) "
-                                f"and color ({' or '.join(FOLDER_COLORS)}).")
-            options[key] = value.strip().lower()
+    given = set()
+    for pair in query.split("&") if query else []:
+        key, _, value = pair.partition("=")
+        if key not in options:
+            raise DataError(f"Unknown folder option '{key}' in '?{query}' at the end of '{argument}'; the options are size "
+                            f"({', '.join(map(str, FOLDER_SIZES))}) and color ({' or '.join(FOLDER_COLORS)}). If the '?' "
+                            f"is part of the folder's name, put the options after it: folder:{argument}?size=28.")
+        if key in given:
+            raise DataError(f"The folder option '{key}' is given twice in '?{query}'.")
+        given.add(key)
+        options[key] = urllib.parse.unquote_plus(value).strip().lower()
     if options["size"] not in {str(s) for s in FOLDER_SIZES}:
         raise DataError(f"Image size must be one of {', '.join(map(str, FOLDER_SIZES))}, not '{options['size']}'.")
     if options["color"] not in FOLDER_COLORS:
         raise DataError(f"Colour must be 'gray' or 'rgb', not '{options['color']}'.")
-    return FolderRequest(Path(path_text.strip()).expanduser(), int(options["size"]), options["color"])
+    return FolderRequest(Path(path_text).expanduser(), int(options["size"]), options["color"])
 
 
 # torchvision.datasets.folder.IMG_EXTENSIONS, written out: importing torchvision costs the server
@@ -372,8 +407,14 @@ def image_extensions() -> tuple[str, ...]:
 
 
 def folder_dataset_name(path: str | Path, size: int = 28, color: str = "gray") -> str:
-    """The registry name for a picture folder, e.g. folder:/home/me/pictures?size=32&color=rgb (defaults left out)."""
-    options = urllib.parse.urlencode({k: v for k, v in (("size", size), ("color", color)) if (k, v) not in (("size", 28), ("color", "gray"))})
+    """The registry name for a picture folder, e.g. folder:/home/me/pictures?size=32&color=rgb.
+
+    Default options are left out, except when the path holds a '?': then both are written, so the
+    last '?' is always the options' and `parse_folder_argument` gives back the same path.
+    """
+    keep_all = "?" in str(path)
+    options = urllib.parse.urlencode({k: v for k, v in (("size", size), ("color", color))
+                                      if keep_all or (k, v) not in (("size", 28), ("color", "gray"))})
     return f"folder:{path}" + (f"?{options}" if options else "")
 
 
@@ -485,6 +526,8 @@ def read_image_folder(request: FolderRequest, name: str) -> Dataset:
     folder = request.path
     try:
         if not folder.exists():
+            if str(folder) != str(folder).strip():  # kept as typed; say so, since a space is invisible
+                raise DataError(f"The image folder '{folder}' does not exist (note the space at either end of what was typed).")
             raise DataError(f"The image folder {folder} does not exist.")
         if not folder.is_dir():
             raise DataError(f"{folder} is a file, not a folder; name the folder that holds the images.")

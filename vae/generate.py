@@ -18,40 +18,59 @@ from dataclasses import dataclass
 
 import torch
 
+from vae.history import COLLAPSED_KL_NATS, dimension_name, is_collapsed
 from vae.images import to_display_image
 from vae.models import VAE
 
-UNUSED_KL_NATS = 0.01  # a dimension whose average KL is below this carries (almost) no information
 INTERPOLATIONS = ("linear", "spherical")
 
 
 @dataclass(frozen=True)
 class LatentDimension:
-    """One latent dimension as the learner sees it: its index in z, its average KL, whether it is used."""
+    """One latent dimension as the learner sees it: its index in z (0-based), its average KL, whether it collapsed."""
 
     index: int
     kl: float | None  # nats per image, from the last epoch's test set; None when the history has none
-    unused: bool
+    unused: bool  # collapsed onto the prior (vae.history.is_collapsed)
+
+    @property
+    def name(self) -> str:
+        """z1 .. zD, the name a person reads (vae.history.dimension_name)."""
+        return dimension_name(self.index)
 
     @property
     def label(self) -> str:
         if self.kl is None:
-            return f"z{self.index}"
-        return f"z{self.index} · KL {self.kl:.2f}" + (" · unused" if self.unused else "")
+            return self.name
+        return f"{self.name} · KL {self.kl:.2f}" + (" · collapsed" if self.unused else "")
 
 
-def dimensions_by_kl(latent_dim: int, history: list[dict], threshold: float = UNUSED_KL_NATS) -> list[LatentDimension]:
+def dimensions_by_kl(latent_dim: int, history: list[dict], threshold: float = COLLAPSED_KL_NATS) -> list[LatentDimension]:
     """The latent dimensions, most informative first, ordered by the last epoch's per-dimension KL.
 
-    A dimension whose KL(q(z_i|x) || p(z_i)) averages under `threshold` nats is marked unused: the
-    encoder leaves it at the prior ("posterior collapse"), so moving it barely changes the image.
-    Without a usable history the dimensions keep their natural order and none is marked.
+    A dimension whose KL(q(z_i|x) || p(z_i)) averages under `threshold` nats (default: the app's one
+    threshold, vae.history.COLLAPSED_KL_NATS) is marked collapsed: the encoder leaves it at the prior
+    ("posterior collapse"), so moving it barely changes the image. Without a usable history the
+    dimensions keep their natural order and none is marked.
     """
     kl_per_dim = history[-1].get("kl_per_dim") if history else None
     if not isinstance(kl_per_dim, list) or len(kl_per_dim) != latent_dim:
         return [LatentDimension(i, None, False) for i in range(latent_dim)]
     order = sorted(range(latent_dim), key=lambda i: (-float(kl_per_dim[i]), i))
-    return [LatentDimension(i, float(kl_per_dim[i]), float(kl_per_dim[i]) < threshold) for i in order]
+    return [LatentDimension(i, float(kl_per_dim[i]), is_collapsed(kl_per_dim[i], threshold)) for i in order]
+
+
+def default_pair(dims: list[LatentDimension]) -> tuple[int, int]:
+    """The two dimensions (0-based) a 2-D view of z starts on: (across, up) = (x, y).
+
+    The two most informative ones (dims as dimensions_by_kl orders them), the lower index across:
+    a 2-D latent is then always z1 across and z2 up, as the Latent map draws it, and the Generate
+    pad and a map of two chosen dimensions agree (x = the first, y = the second). Needs D >= 2.
+    """
+    if len(dims) < 2:
+        raise ValueError("a 2-D view needs at least two latent dimensions")
+    first, second = sorted((dims[0].index, dims[1].index))
+    return first, second
 
 
 def prior_codes(latent_dim: int, count: int, seed: int) -> torch.Tensor:

@@ -7,12 +7,15 @@ from __future__ import annotations
 
 import io
 import struct
+import threading
 import zlib
 from dataclasses import dataclass
 
 import numpy as np
 import torch
-from PIL import Image, ImageOps
+from PIL import Image
+
+from vae import strokes
 
 
 def to_display_image(image: torch.Tensor, width: int = 112) -> Image.Image:
@@ -46,19 +49,31 @@ def image_grid(images: torch.Tensor, columns: int = 8, width: int = 640) -> Imag
 # Uploads and drawings: the one path from a file's bytes to a model input.
 
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024  # matches server.maxUploadSize in .streamlit/config.toml
-MAX_PIXELS = 40_000_000  # well under Pillow's own bomb limits; larger photos are not digits
+MAX_PIXELS = 24_000_000  # a 24-megapixel camera's full frame; checked from the header, before decoding
+WORKING_SIZE = 512  # pictures are shrunk to this many pixels on a side before any conversion (models see 8-64)
+PREPARING_AT_ONCE = 2  # uploads decoded at the same time on one server (2 cores); the others wait their turn
 UPLOAD_TYPES = ("png", "jpg", "jpeg", "gif", "bmp", "webp", "tif", "tiff")
 DISPLAY_SIZE = 160  # preprocessing steps are shown at most this many pixels on a side
 BACKGROUND_LIGHT = 0.5  # a border brighter than this is paper: invert to MNIST's light-on-dark
-CONTENT_LEVEL = 0.2  # after removing the background, pixels above this count as the digit's ink
+CONTENT_LEVEL = 0.2  # after removing the background, pixels above this count as the content
 MNIST_BOX = 20 / 28  # MNIST fits each digit into 20x20 of 28x28, then centres its mass
+HANDWRITING = ("mnist5k", "mnist", "digits", "kmnist")  # data sets of pen strokes: uploads get the stroke recipe
+ORIENTATION = 0x0112  # EXIF tag
+# EXIF orientations 2-8 (CIPA DC-008, as Pillow's ImageOps.exif_transpose reads them); 1 means upright.
+EXIF_TRANSPOSE = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180, 4: Image.Transpose.FLIP_TOP_BOTTOM,
+                  5: Image.Transpose.TRANSPOSE, 6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE,
+                  8: Image.Transpose.ROTATE_90}
+_preparing = threading.BoundedSemaphore(PREPARING_AT_ONCE)
 
 
 class ImageInputError(ValueError):
     """An upload or drawing that cannot become a model input; the message is meant for the user.
 
-    The only exception that leaves `load_image` / `prepare_image` / `prepare_upload`.
+    The only exception that leaves `load_image` / `prepare_image` / `prepare_upload`; from the last,
+    `reason` is the message without the file's name.
     """
+
+    reason: str = ""
 
 
 @dataclass(frozen=True)
@@ -72,14 +87,37 @@ class Step:
 
 @dataclass(frozen=True)
 class PreparedImage:
-    """A model input made from an upload: x (1, C, H, W) in [0, 1] and the steps that made it."""
+    """A model input made from an upload: x (1, C, H, W) in [0, 1], the steps that made it, and
+    `warnings`: sentences saying what looks unlike the training data (the input is still scored)."""
 
     x: torch.Tensor
     steps: tuple[Step, ...]
+    warnings: tuple[str, ...] = ()
+
+
+def recipe_for(dataset_name: str | None, image_shape: tuple[int, int, int]) -> str:
+    """Which preprocessing a model's uploads get: "colour" (C = 3), "strokes" for handwriting data sets
+    (and when the data set is not known), "objects" for other grey data (clothes, shapes, your folders)."""
+    if image_shape[0] == 3:
+        return "colour"
+    base = (dataset_name or "").partition(":")[0]
+    return "strokes" if not dataset_name or base in HANDWRITING else "objects"
+
+
+def drawing_sentence(recipe: str, image_shape: tuple[int, int, int]) -> str:
+    """What happens to a drawing, in the learner's words, for the recipe `recipe_for` chose."""
+    _, height, width = image_shape
+    if recipe == "colour":
+        return (f"Colour models see the drawing as drawn, dark on light (nothing is inverted), cropped to the model's "
+                f"shape and resized to {width}x{height}.")
+    if recipe == "strokes":
+        return ("Draw dark on light, like on paper, at any size: the preprocessing inverts it to MNIST's light on dark, "
+                "redraws the strokes at MNIST's width and centres the digit.")
+    return "Draw dark on light, like on paper; the preprocessing inverts it to light on dark, crops it and centres it."
 
 
 def _thumbnail(array: np.ndarray) -> np.ndarray:
-    """A small copy of an (H, W[, 3]) float image for showing a step (big uploads stay big only in memory)."""
+    """A small copy of an (H, W[, 3]) float image for showing a step."""
     height, width = array.shape[:2]
     scale = DISPLAY_SIZE / max(height, width)
     if scale >= 1:
@@ -90,15 +128,44 @@ def _thumbnail(array: np.ndarray) -> np.ndarray:
     return np.clip(small[0] if array.ndim == 2 else np.stack(small, axis=-1), 0, 1)
 
 
-def load_image(data: bytes, name: str = "image") -> tuple[Image.Image, list[str]]:
-    """Decode an uploaded file's bytes (frame 0 of an animation); returns the image and notes.
+def _finite(image: Image.Image, notes: list[str]) -> Image.Image:
+    """A float image with its infinities and NaNs replaced (+inf the brightest, -inf and NaN the darkest), said in `notes`."""
+    if image.mode != "F":
+        return image
+    values = np.asarray(image, dtype=np.float32)
+    finite = np.isfinite(values)
+    if finite.all():
+        return image
+    good = values[finite]
+    low = min(float(good.min()), 0.0) if good.size else 0.0
+    high = max(float(good.max()), 1.0) if good.size else 1.0
+    notes.append(f"{values.size - int(finite.sum()):,} pixels were infinite or not a number: +inf taken as the "
+                 "brightest value, -inf and NaN as the darkest.")
+    return Image.fromarray(np.nan_to_num(values, nan=low, posinf=high, neginf=low), "F")
 
-    Raises ImageInputError for anything that is not a readable, reasonably sized image.
+
+def _shrink(image: Image.Image) -> Image.Image:
+    """At most WORKING_SIZE on a side, shrunk in the file's own pixel format (8 or 16 bits, not float64)."""
+    if max(image.size) <= WORKING_SIZE:
+        return image
+    if image.mode in ("1", "P"):  # 1-bit and palette pixels cannot be averaged; the palette may hold transparency
+        image = image.convert("L" if image.mode == "1" else "RGBA")
+    # Pillow's fast integer reduce() (used first by thumbnail) has no 16-bit mode: resample those directly.
+    image.thumbnail((WORKING_SIZE, WORKING_SIZE), Image.Resampling.LANCZOS,
+                    reducing_gap=None if image.mode.startswith("I;16") else 2.0)
+    return image
+
+
+def load_image(data: bytes) -> tuple[Image.Image, list[str], int | None]:
+    """Decode an uploaded file's bytes (frame 0 of an animation) at most WORKING_SIZE on a side.
+
+    Returns the image, notes on what was done, and its EXIF orientation tag (or None). Raises
+    ImageInputError for anything that is not a readable, reasonably sized image.
     """
     if not data:
-        raise ImageInputError(f"{name}: the file is empty (0 bytes).")
+        raise ImageInputError("the file is empty (0 bytes).")
     if len(data) > MAX_UPLOAD_BYTES:
-        raise ImageInputError(f"{name}: the file is {len(data) / 2**20:.1f} MB; the limit is {MAX_UPLOAD_BYTES // 2**20} MB.")
+        raise ImageInputError(f"the file is {len(data) / 2**20:.1f} MB; the limit is {MAX_UPLOAD_BYTES // 2**20} MB.")
     notes: list[str] = []
     try:
         # Pillow refuses images above 2 x 89.5 Mpx at open (DecompressionBombError); our own lower
@@ -107,24 +174,30 @@ def load_image(data: bytes, name: str = "image") -> tuple[Image.Image, list[str]
         width, height = image.size
         if width * height > MAX_PIXELS:
             raise ImageInputError(
-                f"{name}: {width:,} x {height:,} pixels is too large to decode safely "
+                f"{width:,} x {height:,} pixels is too large to decode safely "
                 f"(limit {MAX_PIXELS / 1e6:.0f} million pixels). Shrink it first.")
         frames = getattr(image, "n_frames", 1)
         if frames > 1:
             image.seek(0)
             notes.append(f"Animated image with {frames} frames: the first frame is used.")
+        if max(width, height) > WORKING_SIZE:
+            image.draft(None, (WORKING_SIZE, WORKING_SIZE))  # JPEG decodes at 1/2 to 1/8 scale; others ignore it
         image.load()  # decodes now: truncation and corrupt data show up here
+        orientation = image.getexif().get(ORIENTATION)
+        image = _shrink(_finite(image, notes))
+        if image.size != (width, height):
+            notes.append(f"{width:,} x {height:,} pixels, shrunk to {image.width} x {image.height} before converting.")
     except ImageInputError:
         raise
     except Image.UnidentifiedImageError:
-        raise ImageInputError(f"{name}: this is not an image Pillow can read (PNG, JPEG, GIF, BMP, WebP or TIFF).") from None
+        raise ImageInputError("this is not an image Pillow can read (PNG, JPEG, GIF, BMP, WebP or TIFF).") from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise ImageInputError(f"{name}: refused as a decompression bomb (far too many pixels for its size).") from None
+        raise ImageInputError("refused as a decompression bomb (far too many pixels for its size).") from None
     except (OSError, SyntaxError, ValueError, EOFError, MemoryError, struct.error, zlib.error) as error:
-        raise ImageInputError(f"{name}: the image data is damaged or truncated and cannot be decoded ({error}).") from None
+        raise ImageInputError(f"the image data is damaged or truncated and cannot be decoded ({error}).") from None
     except Exception as error:  # decoders raise odd types for odd files; the user still gets one message
-        raise ImageInputError(f"{name}: the image cannot be decoded ({type(error).__name__}: {error}).") from None
-    return image, notes
+        raise ImageInputError(f"the image cannot be decoded ({type(error).__name__}: {error}).") from None
+    return image, notes, orientation if isinstance(orientation, int) else None
 
 
 def _to_float(image: Image.Image, channels: int) -> tuple[np.ndarray, str]:
@@ -141,6 +214,8 @@ def _to_float(image: Image.Image, channels: int) -> tuple[np.ndarray, str]:
         gray = np.clip(np.nan_to_num(gray / top), 0, 1)
         return (np.repeat(gray[..., None], 3, axis=2), how + ", repeated into RGB") if channels == 3 else (gray, how)
     how = f"{mode} image"
+    if mode == "L" and channels == 1:
+        return np.asarray(image, dtype=np.float32) / 255.0, "L image, already grayscale"
     if mode in ("P", "PA"):
         image = image.convert("RGBA")  # the palette may hold transparency
         how += " (palette) expanded"
@@ -182,25 +257,98 @@ def _fit_like_mnist(ink: np.ndarray, height: int, width: int) -> tuple[np.ndarra
                     f"placed in {width}x{height} with its centre of mass in the middle")
 
 
-def prepare_image(image: Image.Image, image_shape: tuple[int, int, int], notes: list[str] | None = None) -> PreparedImage:
+def _orient(image: Image.Image, orientation: int | None, steps: list[Step], notes: list[str]) -> Image.Image:
+    """Turn the picture upright by its EXIF tag; only a tag that changes something is listed as a step."""
+    if orientation in EXIF_TRANSPOSE:
+        image = image.transpose(EXIF_TRANSPOSE[orientation])
+        steps.append(Step("EXIF orientation", f"the camera's orientation tag {orientation} applied", _thumbnail(_to_float(image, 3)[0])))
+    elif orientation not in (None, 1):
+        notes.append(f"EXIF orientation tag {orientation} is not one of 1-8: ignored.")
+    return image
+
+
+def _stroke_recipe(pixels: np.ndarray, height: int, width: int, steps: list[Step]) -> tuple[np.ndarray, tuple[str, ...]]:
+    """Handwriting: ink against its local paper, the strokes redrawn at MNIST's width, MNIST's box (see vae.strokes)."""
+    light, median = strokes.light_paper(pixels)
+    why = f"most of the picture is {'light' if light else 'dark'} (median {median:.2f})"
+    paper = pixels if light else 1.0 - pixels
+    steps.append(Step("Invert", f"{why}: dark ink on paper, inverted (MNIST digits are light on dark)" if light else
+                      f"not needed: {why}, already light on dark", _thumbnail(1.0 - paper)))
+    try:
+        found = strokes.isolate(paper)
+    except strokes.NotAStroke as error:
+        raise ImageInputError(str(error)) from None
+    specks = f", {found.specks_removed} speck(s) dropped" if found.specks_removed else ""
+    steps.append(Step("Isolate the strokes", f"paper brightness estimated in {found.window_px}-pixel windows, so shadows "
+                      f"and uneven light drop out; ink kept above {found.threshold:.2f}{specks}; cropped to "
+                      f"{found.mask.shape[1]}x{found.mask.shape[0]} pixels", _thumbnail(found.ink)))
+    box_h, box_w = max(1, round(height * MNIST_BOX)), max(1, round(width * MNIST_BOX))
+    target = strokes.MNIST_STROKE_PX * height / 28  # in model pixels
+    rows, cols = found.mask.shape
+    # Solve for the width t (working pixels) that is `target` once the redrawn digit (centre line + t) fits the box.
+    redraw_px = max(1.0, target * (rows - found.width_px) / (box_h - target), target * (cols - found.width_px) / (box_w - target))
+    drawn = strokes.redraw(found.mask, redraw_px)
+    ink_rows, ink_cols = np.flatnonzero(drawn.any(axis=1)), np.flatnonzero(drawn.any(axis=0))
+    drawn = drawn[ink_rows[0]:ink_rows[-1] + 1, ink_cols[0]:ink_cols[-1] + 1]
+    measured = found.width_px * target / redraw_px
+    steps.append(Step("Stroke width", f"strokes {measured:.1f} pixels wide at {width}x{height} (MNIST's: about "
+                      f"{target:.1f}), redrawn {target:.1f} wide along their centre lines", _thumbnail(_square(drawn))))
+    return drawn, found.warnings
+
+
+def _object_recipe(pixels: np.ndarray, steps: list[Step]) -> np.ndarray:
+    """Other grey data: invert a light background, remove its level, crop to the content."""
+    border = np.concatenate([pixels[0], pixels[-1], pixels[:, 0], pixels[:, -1]])
+    if np.median(border) > BACKGROUND_LIGHT:
+        pixels = 1.0 - pixels
+        steps.append(Step("Invert", f"the background is light (border median {np.median(border):.2f}); "
+                                    "the training images are light on dark", _thumbnail(pixels)))
+    else:
+        steps.append(Step("Invert", "not needed: the background is already dark", _thumbnail(pixels)))
+    background = float(np.median(np.concatenate([pixels[0], pixels[-1], pixels[:, 0], pixels[:, -1]])))
+    ink = np.clip((pixels - background) / max(float(pixels.max()) - background, 1e-6), 0, 1)
+    if float(pixels.max()) - background < 0.05 or not (ink > CONTENT_LEVEL).any():
+        raise ImageInputError("The image is blank: nothing stands out from the background.")
+    rows = np.flatnonzero((ink > CONTENT_LEVEL).any(axis=1))
+    cols = np.flatnonzero((ink > CONTENT_LEVEL).any(axis=0))
+    ink = ink[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
+    steps.append(Step("Crop to content", f"background level {background:.2f} removed; cropped to the content, "
+                                          f"{ink.shape[1]}x{ink.shape[0]} pixels", _thumbnail(_square(ink))))
+    return ink
+
+
+def _square(image: np.ndarray) -> np.ndarray:
+    """A crop padded to a square with black, only for showing it like the other steps."""
+    side = max(image.shape)
+    shown = np.zeros((side, side), dtype=np.float32)
+    top, left = (side - image.shape[0]) // 2, (side - image.shape[1]) // 2
+    shown[top:top + image.shape[0], left:left + image.shape[1]] = image
+    return shown
+
+
+def prepare_image(image: Image.Image, image_shape: tuple[int, int, int], notes: list[str] | None = None,
+                  orientation: int | None = None, recipe: str | None = None) -> PreparedImage:
     """Turn a decoded image into a model input (1, C, H, W) in [0, 1], recording every step.
 
-    Grayscale models (C = 1) get MNIST's recipe: EXIF orientation, grayscale, invert if the
-    background is light, remove the background level, crop to the ink, scale into a 20/28 box,
-    centre by mass. Colour models (C = 3) get EXIF orientation, RGB, a centre crop to the model's
-    aspect ratio and a resize. Raises ImageInputError (e.g. for a blank image).
+    `recipe` (see `recipe_for`; by default "strokes" for grey models): "strokes" is MNIST's recipe
+    after isolating the ink against its local paper and redrawing it at MNIST's stroke width;
+    "objects" inverts a light background, removes its level and crops; both then scale into a
+    20/28 box and centre the mass. "colour" takes RGB, centre-crops to the model's aspect ratio
+    and resizes. `orientation` is the EXIF tag (read from `image` when None). Raises
+    ImageInputError (a blank image, a dot too small to read).
     """
     channels, height, width = image_shape
     if channels not in (1, 3):
         raise ImageInputError(f"This model takes {channels}-channel images; uploads work for 1 (gray) or 3 (RGB).")
+    recipe = recipe or ("colour" if channels == 3 else "strokes")
+    notes = list(notes or [])
     steps: list[Step] = []
     try:
         original, why = _to_float(image, 3)
-        steps.append(Step("As uploaded", " ".join(notes or []) or f"{image.width}x{image.height} {image.mode}", _thumbnail(original)))
-        orientation = image.getexif().get(0x0112, 1)  # EXIF Orientation
-        upright = ImageOps.exif_transpose(image)
-        if orientation not in (1, None):
-            steps.append(Step("EXIF orientation", f"the camera's orientation tag {orientation} applied", _thumbnail(_to_float(upright, 3)[0])))
+        if orientation is None:
+            orientation = image.getexif().get(ORIENTATION)
+        upright = _orient(image, orientation if isinstance(orientation, int) else None, steps, notes)
+        steps.insert(0, Step("As uploaded", " ".join(notes) or f"{image.width}x{image.height} {image.mode}", _thumbnail(original)))
         pixels, why = _to_float(upright, channels)
     except (OSError, ValueError, SyntaxError, MemoryError) as error:
         raise ImageInputError(f"The image could not be converted ({error}).") from None
@@ -218,37 +366,27 @@ def prepare_image(image: Image.Image, image_shape: tuple[int, int, int], notes: 
         pixels = _resize(pixels, (width, height))
         steps.append(Step("Resize", f"to the model's {width}x{height}", pixels))
         return PreparedImage(torch.from_numpy(pixels.transpose(2, 0, 1).copy()).float().unsqueeze(0), tuple(steps))
-
-    border = np.concatenate([pixels[0], pixels[-1], pixels[:, 0], pixels[:, -1]])
-    if np.median(border) > BACKGROUND_LIGHT:
-        pixels = 1.0 - pixels
-        steps.append(Step("Invert", f"the background is light (border median {np.median(border):.2f}); "
-                                    "MNIST digits are light on dark", _thumbnail(pixels)))
+    warnings: tuple[str, ...] = ()
+    if recipe == "strokes":
+        content, warnings = _stroke_recipe(pixels, height, width, steps)
     else:
-        steps.append(Step("Invert", "not needed: the background is already dark", _thumbnail(pixels)))
-    background = float(np.median(np.concatenate([pixels[0], pixels[-1], pixels[:, 0], pixels[:, -1]])))
-    ink = np.clip((pixels - background) / max(float(pixels.max()) - background, 1e-6), 0, 1)
-    if float(pixels.max()) - background < 0.05 or not (ink > CONTENT_LEVEL).any():
-        raise ImageInputError("The image is blank: no digit stands out from the background.")
-    rows = np.flatnonzero((ink > CONTENT_LEVEL).any(axis=1))
-    cols = np.flatnonzero((ink > CONTENT_LEVEL).any(axis=0))
-    ink = ink[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
-    side = max(ink.shape)
-    shown = np.zeros((side, side), dtype=np.float32)  # padded square only for showing, like the other steps
-    shown[(side - ink.shape[0]) // 2:(side - ink.shape[0]) // 2 + ink.shape[0], (side - ink.shape[1]) // 2:(side - ink.shape[1]) // 2 + ink.shape[1]] = ink
-    steps.append(Step("Crop to content", f"background level {background:.2f} removed; cropped to the ink, "
-                                          f"{ink.shape[1]}x{ink.shape[0]} pixels", _thumbnail(shown)))
-    fitted, how = _fit_like_mnist(ink, height, width)
+        content = _object_recipe(pixels, steps)
+    fitted, how = _fit_like_mnist(content, height, width)
     steps.append(Step("Pad and scale", how, fitted))
-    return PreparedImage(torch.from_numpy(fitted).float()[None, None], tuple(steps))
+    return PreparedImage(torch.from_numpy(fitted).float()[None, None], tuple(steps), warnings)
 
 
-def prepare_upload(data: bytes, image_shape: tuple[int, int, int], name: str = "image") -> PreparedImage:
-    """Bytes of an uploaded (or drawn) image to a model input; raises only ImageInputError."""
-    image, notes = load_image(data, name)
+def prepare_upload(data: bytes, image_shape: tuple[int, int, int], name: str = "image",
+                   recipe: str | None = None) -> PreparedImage:
+    """Bytes of an uploaded (or drawn) image to a model input; raises only ImageInputError, its message
+    starting with `name` (`reason`: the rest). At most PREPARING_AT_ONCE run at once on a server; the others wait."""
     try:
-        return prepare_image(image, image_shape, notes)
-    except ImageInputError as error:
-        raise ImageInputError(f"{name}: {error}") from None
+        with _preparing:  # three big photos at once must not triple the server's peak memory
+            image, notes, orientation = load_image(data)
+            return prepare_image(image, image_shape, notes, orientation, recipe)
     except Exception as error:  # a Pillow corner case not met yet: still one clear error, never a traceback
-        raise ImageInputError(f"{name}: the image could not be prepared ({type(error).__name__}: {error}).") from None
+        reason = str(error) if isinstance(error, ImageInputError) else \
+            f"the image could not be prepared ({type(error).__name__}: {error})."
+        named = ImageInputError(f"{name}: {reason}")
+        named.reason = reason
+        raise named from None

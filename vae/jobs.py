@@ -28,6 +28,7 @@ import torch
 from vae.checkpoints import CheckpointError, CheckpointExistsError, checkpoint_path, default_root, save_checkpoint, validate_name
 from vae.data import DataError, Dataset, load_dataset
 from vae.devices import DeviceError, resolve_device
+from vae.downloads import stopped_by
 from vae.models import ModelConfig, ModelConfigError
 from vae.train import EpochEvent, StepEvent, TrainConfig, TrainEvent, TrainResult, checkpoint_story, train
 
@@ -36,6 +37,7 @@ log = logging.getLogger(__name__)
 QUEUED, RUNNING, FINISHED, STOPPED, NAN, ERROR = "queued", "running", "finished", "stopped", "nan", "error"
 DONE = (FINISHED, STOPPED, NAN, ERROR)
 MAX_STEP_POINTS = 2000  # the per-step loss trace is thinned to stay about this long
+STOP_POLL_SECONDS = 0.1  # how often a run that is loading its data set looks at its stop event
 
 
 @dataclass(frozen=True)
@@ -298,7 +300,10 @@ def run_job(job: Job) -> None:
     config = job.train_config
     try:
         device = resolve_device(config.device)
-        dataset = job.given_dataset or load_dataset(config.dataset, config.data_dir)
+        dataset = job.given_dataset or _load_unless_stopped(job)
+        if dataset is None:
+            job._update(status=STOPPED, message="Stopped while loading the data set; nothing was trained or saved.")
+            return
         model_config = ModelConfig(**job.model, image_shape=dataset.image_shape)
     except (DataError, DeviceError, ModelConfigError) as error:
         job._update(status=ERROR, message=str(error))
@@ -325,6 +330,31 @@ def run_job(job: Job) -> None:
         f" A checkpoint named '{job.name}' was saved elsewhere while this run trained, so this model was saved as '{folder.name}'."
     job._update(status=status, checkpoint=folder, seconds_left=0.0,
                 message=f"{result.message} Saved as '{folder.name}' ({_saved_epochs(result)}, {result.seconds:.0f} s on {result.device}).{renamed}{notes}")
+
+
+def _load_unless_stopped(job: Job) -> Dataset | None:
+    """The job's data set, or None as soon as the job is stopped while it loads (a download or a big
+    folder may take minutes: a helper thread loads, so Stop frees the worker and the queue at once;
+    the abandoned load ends by itself, its downloads bounded and watching the stop event)."""
+    outcome: dict = {}
+    loaded = threading.Event()
+
+    def load() -> None:
+        try:
+            with stopped_by(job.stop_event):
+                outcome["dataset"] = load_dataset(job.train_config.dataset, job.train_config.data_dir)
+        except BaseException as error:  # handed to the worker thread, which reports it
+            outcome["error"] = error
+        finally:
+            loaded.set()
+
+    threading.Thread(target=load, name=f"latent-lab-load-{job.id}", daemon=True).start()
+    while not loaded.wait(STOP_POLL_SECONDS):
+        if job.stop_event.is_set():
+            return None
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["dataset"]
 
 
 def _saved_epochs(result: TrainResult) -> str:

@@ -24,7 +24,7 @@ from vae.devices import DeviceError, resolve_device
 from vae.losses import ELBOParts, elbo_parts, kl_weight
 from vae.models import ARCHITECTURES, LIKELIHOODS, MAX_LATENT_DIM, VAE, ModelConfig, ModelConfigError, build_model
 
-PREVIEW_COUNT = 8  # test images whose reconstructions travel with the events
+PREVIEW_COUNT = 8  # test images (a spread of labels) whose reconstructions travel with the events
 PREVIEW_SECONDS = 1.0  # at most one in-epoch preview this often
 
 
@@ -133,6 +133,31 @@ def preview(model: VAE, images: torch.Tensor) -> torch.Tensor:
     return torch.cat([images.cpu(), reconstructions])
 
 
+def preview_indices(labels: torch.Tensor | None, count: int, size: int) -> list[int]:
+    """`count` indices into a split of `size` images whose labels are spread out: the first image
+    of each label in label order, then the second of each, and so on (a split sorted by label, like
+    mnist5k's, would otherwise preview eight zeros); evenly spaced indices when there are no labels."""
+    count = min(count, size)
+    if labels is None or len(labels) != size:
+        return torch.linspace(0, size - 1, count).round().long().tolist() if count else []
+    by_label = [torch.nonzero(labels == label).flatten().tolist() for label in torch.unique(labels).tolist()]
+    picked = [rows[rank] for rank in range(count) for rows in by_label if rank < len(rows)]
+    return picked[:count]
+
+
+def non_finite_weights(model: VAE) -> list[str]:
+    """Names of the model's tensors holding a NaN or an infinity (empty when every weight is finite)."""
+    return [name for name, value in model.state_dict().items() if value.is_floating_point() and not torch.isfinite(value).all()]
+
+
+def _finite(value) -> bool:
+    if isinstance(value, dict):
+        return all(_finite(item) for item in value.values())
+    if isinstance(value, (list, tuple)):
+        return all(_finite(item) for item in value)
+    return not isinstance(value, float) or math.isfinite(value)
+
+
 def _snapshot(model: VAE) -> dict[str, torch.Tensor]:
     return {key: value.detach().clone() for key, value in model.state_dict().items()}
 
@@ -161,7 +186,7 @@ def train(model_config: ModelConfig, train_config: TrainConfig, *, dataset: Data
     optimizer = _adam(model, train_config.lr, device)
     train_images = dataset.train_images.to(device)
     test_images = dataset.test_images.to(device)
-    preview_images = test_images[:PREVIEW_COUNT]
+    preview_images = test_images[preview_indices(dataset.test_labels, PREVIEW_COUNT, len(test_images))]
     shuffler = torch.Generator().manual_seed(train_config.seed)
     n = len(train_images)
     steps_per_epoch = math.ceil(n / train_config.batch_size)
@@ -226,6 +251,16 @@ def train(model_config: ModelConfig, train_config: TrainConfig, *, dataset: Data
             "seconds": time.perf_counter() - epoch_started,
             "images_per_second": images_seen / max(train_seconds, 1e-9),
         }
+        broken = non_finite_weights(model)
+        if broken or not _finite(record):
+            # The epoch's last update can blow up after its loss was checked (one step per epoch is
+            # common for a small folder): nothing non-finite may enter the history or the kept weights.
+            status = "nan"
+            what = f"weights ({', '.join(broken[:3])})" if broken else "test figures"
+            message = (f"Epoch {epoch} ended with non-finite {what}; training was refused from there. "
+                       f"Kept the weights of the last complete epoch ({len(history)}). Try a smaller learning rate.")
+            model.load_state_dict(last_good)
+            break
         history.append(record)
         last_good = _snapshot(model)
         emit(EpochEvent(epoch, train_config.epochs, record, preview(model, preview_images)))
@@ -305,6 +340,9 @@ def main(argv: list[str] | None = None) -> int:
     except DataError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # Ctrl-C during a download: nothing was trained
+        print("Stopped while loading the data set; nothing was trained or written.", file=sys.stderr)
+        return 130
     if dataset.notes:
         print(f"note: {dataset.notes}", file=sys.stderr)
     try:

@@ -5,8 +5,10 @@ import torch
 
 import ui
 from vae import generate
-from vae.components import latent_pad, move_pad, pad_start, record_settled
-from vae.images import UPLOAD_TYPES, ImageInputError, image_grid, prepare_upload
+from vae.components import latent_pad, move_pad, pad_start, record_settled, take_handed_axes
+from vae.history import COLLAPSED_KL_NATS, dimension_name
+from vae.images import UPLOAD_TYPES, ImageInputError, image_grid, recipe_for
+from vae.upload_cache import PreparedUploads
 
 st.title("Generate")
 st.markdown(
@@ -27,14 +29,15 @@ by_index = {d.index: d for d in dims}
 st.header("The latent pad")
 st.markdown(
     "Each slider is one dimension of z, most informative first: the number beside it is its average "
-    f"KL(q(z_i|x) ‖ p(z_i)) in nats. A dimension under {generate.UNUSED_KL_NATS} nats is **unused**: "
+    f"KL(q(z_i|x) ‖ p(z_i)) in nats. A dimension under {COLLAPSED_KL_NATS:g} nats has **collapsed**: "
     "the encoder leaves it at the prior, so moving it hardly changes the picture. Your browser runs "
     "the decoder itself, so the image follows the thumb while you drag; the 2-D pad moves two "
-    "dimensions at once (circles: one and two prior standard deviations)."
+    "dimensions at once, the first across and the second up as on the Latent map (circles: one and "
+    "two prior standard deviations)."
 )
-unused = [d for d in dims if d.unused]
-if unused:
-    st.caption(f"{len(unused)} of {latent_dim} dimensions are unused: " + ", ".join(f"z{d.index}" for d in unused) + ".")
+collapsed = [d for d in dims if d.unused]
+if collapsed:
+    st.caption(f"{len(collapsed)} of {latent_dim} dimensions have collapsed: " + ", ".join(d.name for d in collapsed) + ".")
 
 @st.fragment  # moving the pad reruns only this section, not the sample grid and strips below
 def pad_section() -> None:
@@ -46,8 +49,14 @@ def pad_section() -> None:
     pad_dims = None
     if latent_dim >= 2:
         order = [d.index for d in dims]
-        pad_x = controls[1].selectbox("Pad across", order, index=0, format_func=lambda i: f"z{i}", key=f"pad_x_{checkpoint.name}_z{latent_dim}")
-        pad_y = controls[2].selectbox("Pad up", order, index=1, format_func=lambda i: f"z{i}", key=f"pad_y_{checkpoint.name}_z{latent_dim}")
+        across, up = generate.default_pair(dims)
+        handed = take_handed_axes(checkpoint.name, latent_dim)  # a code from the map: its x and y axes
+        if handed:
+            st.session_state[f"pad_x_{checkpoint.name}_z{latent_dim}"], st.session_state[f"pad_y_{checkpoint.name}_z{latent_dim}"] = handed
+        pad_x = controls[1].selectbox("Pad across", order, index=order.index(across), format_func=dimension_name,
+                                      key=f"pad_x_{checkpoint.name}_z{latent_dim}")
+        pad_y = controls[2].selectbox("Pad up", order, index=order.index(up), format_func=dimension_name,
+                                      key=f"pad_y_{checkpoint.name}_z{latent_dim}")
         if pad_x == pad_y:
             st.warning("The pad needs two different dimensions; choose another one for 'Pad up'.")
         else:
@@ -113,7 +122,9 @@ def pick_end(label: str, key: str, default_index: int):
             st.info("Upload an image (PNG, JPEG, GIF, BMP, WebP or TIFF).")
             return None
         try:
-            chosen = prepare_upload(upload.getvalue(), model.config.image_shape, upload.name).x
+            prepared_files = st.session_state.setdefault("upload_prepared", PreparedUploads())  # decoded once per session
+            chosen = prepared_files.prepare(upload.getvalue(), model.config.image_shape, upload.name,
+                                            recipe_for(checkpoint.dataset_name, model.config.image_shape)).x
         except ImageInputError as error:
             st.error(str(error))
             return None

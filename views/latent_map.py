@@ -104,5 +104,6 @@ st.caption(f"mu = ({mu_text}{', …' if codes.latent_dim > 16 else ''}); -ELBO {
 
 st.session_state["pad_z"] = [float(m) for m in codes.mu[selected]]
 st.session_state["pad_z_model"] = checkpoint.name
+st.session_state["pad_axes"] = list(projection.dims) if projection.dims else None  # the pad takes this map's x and y
 st.success("Sent this image's z (its posterior mean) to the Generate page.")
 st.page_link("views/generate.py", label="Open it on Generate", icon="🎛️")

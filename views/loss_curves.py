@@ -4,6 +4,7 @@ import streamlit as st
 
 import ui
 from vae import charts
+from vae.history import COLLAPSED_KL_NATS
 
 st.title("Loss curves")
 st.write(
@@ -25,8 +26,8 @@ if not history:
 
 st.plotly_chart(charts.loss_curves_figure(history), key="history_curves")
 st.subheader("KL per latent dimension, last epoch")
-st.write("Each bar is how many nats one dimension of z carries about an image, on the test set. Dimensions "
-         "near zero have collapsed onto the prior: the decoder ignores them.")
+st.write("Each bar is how many nats one dimension of z (z1, z2, …) carries about an image, on the test set. "
+         f"Dimensions under {COLLAPSED_KL_NATS:g} nats (grey) have collapsed onto the prior: the decoder ignores them.")
 if history[-1].get("kl_per_dim"):
     st.plotly_chart(charts.kl_per_dim_figure(history[-1]["kl_per_dim"]), key="history_kl")
 else:

@@ -7,8 +7,9 @@ import ui_data
 from vae import charts, jobs
 from vae.checkpoints import CheckpointError, default_root, validate_name
 from vae.data import REGISTRY, dataset_names
-from vae.datasets_extra import FOLDER_COLORS, FOLDER_SIZES
+from vae.datasets_extra import FOLDER_COLORS, FOLDER_SIZES, folder_dataset_name
 from vae.devices import available_devices, resolve_device
+from vae.history import COLLAPSED_KL_NATS
 from vae.images import image_grid
 from vae.models import ARCHITECTURES, LIKELIHOODS, MAX_LATENT_DIM
 from vae.train import TrainConfig, TrainConfigError
@@ -72,8 +73,8 @@ def draw_run(job: jobs.Job) -> None:
                        caption="Top: fixed test images. Bottom: their reconstructions from the current model.")
     if view.kl_per_dim:
         bars.plotly_chart(charts.kl_per_dim_figure(view.kl_per_dim), key=f"kl_{view.id}")
-        bars.caption("KL per latent dimension on the test set, last complete epoch. Grey bars are dimensions "
-                     "the model does not use: their q(z|x) has collapsed onto the prior.")
+        bars.caption(f"KL per latent dimension (z1, z2, …) on the test set, last complete epoch. Grey bars, under "
+                     f"{COLLAPSED_KL_NATS:g} nats, are dimensions the model does not use: their q(z|x) has collapsed onto the prior.")
     announced = st.session_state.setdefault(ANNOUNCED_KEY, set())
     if view.done and view.id not in announced:
         announced.add(view.id)
@@ -148,10 +149,11 @@ with st.expander("New run", expanded=not running):
         start = st.form_submit_button("Start training", type="primary", key="train_start")
 
 if start:
+    # The path as typed (a '?' or a space in it included); the parser refuses it with a sentence if it must.
     if base == "upload":
         dataset = uploaded or ""
     else:
-        dataset = f"{base}:{folder_path.strip()}?size={folder_size}&color={folder_colour}" if entry.prefix else base
+        dataset = folder_dataset_name(folder_path, folder_size, folder_colour) if entry.prefix else base
     try:
         validate_name(name.strip())
         if base == "upload" and not uploaded:

@@ -6,14 +6,15 @@ from streamlit_drawable_canvas import st_canvas
 
 import ui
 from vae import maps
-from vae.images import UPLOAD_TYPES, ImageInputError, prepare_upload
+from vae.images import UPLOAD_TYPES, ImageInputError, drawing_sentence, recipe_for
+from vae.upload_cache import PreparedUploads
 from vae.upload_report import describe, typicality_sentence
 
 st.title("Upload & draw")
 st.write(
     "Give the model an image it has never seen. It is first made to look like the training data (the steps "
-    "below, the way MNIST itself was made), then encoded to a posterior q(z|x), decoded back, scored by its "
-    "ELBO, and placed on the latent map among the data set."
+    "below), then encoded to a posterior q(z|x), decoded back, scored by its ELBO, and placed on the latent map "
+    "among the data set."
 )
 
 checkpoint = ui.require_checkpoint()
@@ -22,13 +23,15 @@ codes = store.codes()
 dataset = store.dataset
 image_shape = tuple(checkpoint.model.config.image_shape)
 noun = "digits" if dataset.name in ("mnist5k", "digits", "mnist") else "images"
+recipe = recipe_for(checkpoint.dataset_name, image_shape)
+prepared_files = st.session_state.setdefault("upload_prepared", PreparedUploads())  # each file decoded once per session
 
 upload_tab, draw_tab = st.tabs(["Upload images", "Draw a digit"])
 with upload_tab:
     files = st.file_uploader("Images (PNG, JPEG, GIF, BMP, WebP, TIFF)", type=list(UPLOAD_TYPES),
                              accept_multiple_files=True, key="upload_files")
 with draw_tab:
-    st.caption("Draw dark on light, like on paper; the preprocessing inverts it the way MNIST looks.")
+    st.caption(drawing_sentence(recipe, image_shape))
     drawing = st_canvas(stroke_width=18, stroke_color="#000000", background_color="#ffffff", height=280, width=280,
                         drawing_mode="freedraw", return_image_data=True, key="upload_canvas")
 
@@ -48,7 +51,8 @@ projection = ui.wait_for_projection(store, method, dims)
 prepared, stars = [], []
 for name, data in items:
     try:
-        prepared.append((name, prepare_upload(data, image_shape, name)))
+        with st.spinner(f"Preparing {name}…"):
+            prepared.append((name, prepared_files.prepare(data, image_shape, name, recipe)))
     except ImageInputError as error:
         st.error(str(error))
 
@@ -72,6 +76,8 @@ if projection is not None and stars:
 for index, (name, item, report) in enumerate(reports):
     st.divider()
     st.subheader(name)
+    for warning in item.warnings:
+        st.warning(warning)
     st.caption("Preprocessing, step by step")
     steps = [torch.from_numpy(step.image).float().permute(2, 0, 1) if step.image.ndim == 3 else torch.from_numpy(step.image).float()[None]
              for step in item.steps]

@@ -16,6 +16,7 @@ from pathlib import Path
 import streamlit as st
 
 from vae.generate import BrowserDecoder, LatentDimension
+from vae.history import dimension_name
 
 ASSETS = Path(__file__).resolve().parent
 WEIGHTS_COMPONENT = "latent_lab.decoder_weights"
@@ -60,13 +61,12 @@ def latent_pad(decoder: BrowserDecoder, dims: list[LatentDimension], z: list[flo
 
     decoder: browser_decoder(model); dims: the sliders to show, in order (at most 16);
     z: the code the pad starts from, applied in the browser only when `token` changes (so a rerun
-    never pulls a thumb back while it is being dragged); pad_dims: the two dimensions of the 2-D
-    pad (x, y), or None for a one-dimensional latent; key: unique per page.
+    never pulls a thumb back while it is being dragged); pad_dims: the two dimensions (0-based) of the 2-D
+    pad, (across, up) like a map's (x, y) (vae.generate.default_pair picks them), or None for a one-dimensional latent; key: unique per page.
     """
     if len(dims) > MAX_SLIDERS:
         raise ValueError(f"at most {MAX_SLIDERS} sliders at once, not {len(dims)}")
     _weights_component(data=decoder.as_data(), key=f"{key}-weights-{decoder.key}", height=0)
-    labels = {d.index: d.label for d in dims}
     data = {
         "decoder": decoder.key,
         "dims": [{"index": d.index, "label": d.label, "unused": d.unused} for d in dims],
@@ -74,7 +74,7 @@ def latent_pad(decoder: BrowserDecoder, dims: list[LatentDimension], z: list[flo
         "token": int(token),
         "range": SLIDER_RANGE,
         "pad": list(pad_dims) if pad_dims else None,
-        "pad_labels": [labels.get(i, f"z{i}").split(" ·")[0] for i in pad_dims] if pad_dims else None,
+        "pad_labels": [dimension_name(i) for i in pad_dims] if pad_dims else None,
     }
     # A new token is a new component instance: its reported z starts empty, so a z settled before
     # Python moved the pad can never come back and undo the move.
@@ -89,6 +89,7 @@ def latent_pad(decoder: BrowserDecoder, dims: list[LatentDimension], z: list[flo
 
 _STATE_KEY = "_latent_pad"
 HANDOFF_Z, HANDOFF_MODEL = "pad_z", "pad_z_model"
+HANDOFF_AXES = "pad_axes"  # optional: the two dimensions (x, y) the other page drew the code on
 
 
 @dataclass(frozen=True)
@@ -101,6 +102,20 @@ def _handed_over(model_name: str, latent_dim: int) -> list[float] | None:
     if st.session_state.get(HANDOFF_MODEL) != model_name:
         return None
     return _clean_z(list(st.session_state.get(HANDOFF_Z) or []), latent_dim)
+
+
+def take_handed_axes(model_name: str, latent_dim: int) -> tuple[int, int] | None:
+    """The (x, y) dimensions the page that handed over the code showed it on (the Latent map of two
+    latent dimensions, or of a 2-D latent), so the pad can use the same orientation; taken once,
+    so the user's own choice on Generate stands afterwards. None when there are none for this model."""
+    axes = st.session_state.pop(HANDOFF_AXES, None)
+    if st.session_state.get(HANDOFF_MODEL) != model_name or not isinstance(axes, (list, tuple)) or len(axes) != 2:
+        return None
+    try:
+        across, up = (int(axis) for axis in axes)
+    except (TypeError, ValueError):
+        return None
+    return (across, up) if across != up and 0 <= across < latent_dim and 0 <= up < latent_dim else None
 
 
 def pad_start(model_name: str, latent_dim: int) -> PadStart:
