@@ -10,7 +10,7 @@ import pytest
 from PIL import Image, ImageDraw
 from playwright.sync_api import expect
 
-from conftest import AppServer, copy_shipped_checkpoints, open_app_page, wait_for_idle
+from conftest import BUSY_MS, AppServer, copy_shipped_checkpoints, open_app_page, wait_for_idle
 
 UPLOAD_OPTION = "Your own pictures (upload a folder or a zip)"
 
@@ -55,7 +55,7 @@ def choose_upload_option(page) -> None:
 def new_student(browser):
     context = browser.new_context(viewport={"width": 1400, "height": 1100})
     page = context.new_page()
-    page.set_default_timeout(60_000)
+    page.set_default_timeout(BUSY_MS)
     return context, page
 
 
@@ -68,24 +68,24 @@ def test_a_folder_upload_trains_a_model_everyone_can_open_but_only_its_student_c
         choose_upload_option(student)
         student.locator('[data-testid="stFileUploader"] input[type=file]').set_input_files(str(picture_folder))
         use = student.get_by_role("button", name="Use these pictures")
-        expect(use).to_be_enabled(timeout=60_000)
+        expect(use).to_be_enabled(timeout=BUSY_MS)
         use.click()
         wait_for_idle(student)
         expect(student.get_by_role("combobox", name="Pictures to train on")).to_have_value(
-            "shapes-of-mine: 20 pictures, 2 label(s): circles (10), squares (10)", timeout=90_000)
+            "shapes-of-mine: 20 pictures, 2 label(s): circles (10), squares (10)", timeout=BUSY_MS)
         student.screenshot(path="/tmp/studentdata-browser-upload.png", full_page=True)
 
         # Another student's Train page offers no upload of theirs.
         open_app_page(classmate, upload_server, "train")
         choose_upload_option(classmate)
-        expect(classmate.get_by_text("Upload a folder or a zip of your pictures")).to_be_visible(timeout=60_000)
+        expect(classmate.get_by_text("Upload a folder or a zip of your pictures")).to_be_visible(timeout=BUSY_MS)
         expect(classmate.locator('[data-testid="stSelectbox"]').filter(has_text="Pictures to train on")).to_have_count(0)
 
         student.get_by_label("Epochs", exact=True).fill("1")
         student.get_by_label("Batch size", exact=True).fill("8")
         student.get_by_label("Checkpoint name", exact=True).fill("my-shapes")
         student.get_by_role("button", name="Start training").click()
-        student.locator('[data-testid^="stAlertContent"]').get_by_text("Saved as 'my-shapes'").wait_for(timeout=180_000)
+        student.locator('[data-testid^="stAlertContent"]').get_by_text("Saved as 'my-shapes'").wait_for(timeout=BUSY_MS)
 
         # The classmate opens the model: its pictures load from the stored upload, not from the student's session.
         open_app_page(classmate, upload_server, "reconstructions")
