@@ -126,9 +126,11 @@ for stage in shown:
         kind = "a Bernoulli mean: the probability" if model.config.likelihood == "bernoulli" else "a Gaussian mean (σ fixed)"
         words.write(f"The **decoder** turns z into the parameters of the **likelihood** p(x|z): for every pixel {kind} "
                     "of its value. Shown as a picture, this is the image the model believes in for this z.")
-        words.latex(r"p(x \mid z) = \prod_i \mathrm{Bernoulli}\big(x_i;\ p_i\big), \ \ p = \mathrm{sigmoid}(\mathrm{decoder}(z))"
-                    if model.config.likelihood == "bernoulli" else
-                    r"p(x \mid z) = \prod_i \mathcal{N}\big(x_i;\ \mathrm{decoder}(z)_i,\ %g^2\big)" % model.config.gaussian_sigma)
+        if model.config.likelihood == "bernoulli":
+            words.latex(r"p(x \mid z) = \prod_i \mathrm{Bernoulli}\big(x_i;\ p_i\big)")
+            words.latex(r"p = \mathrm{sigmoid}(\mathrm{decoder}(z))")
+        else:
+            words.latex(r"p(x \mid z) = \prod_i \mathcal{N}\big(x_i;\ \mathrm{decoder}(z)_i,\ %g^2\big)" % model.config.gaussian_sigma)
         with picture:
             ui.show_images(torch.as_tensor(np.stack([trace.image, trace.decoded])), [caption, "decoded from z"], width=140)
     elif stage == "reconstruction":
@@ -172,13 +174,13 @@ st.write(
     "tighten as K grows. The **effective sample size** says how many of the K samples really count: few means "
     "q(z|x) is a poor guide to where the true posterior is."
 )
-st.latex(r"\log p(x) \;\ge\; \log \frac1K \sum_{k=1}^K \frac{p(x \mid z_k)\,p(z)}{q(z_k \mid x)}, \qquad z_k \sim q(z \mid x)")
+st.latex(r"\log p(x) \;\ge\; \log \frac1K \sum_{k=1}^K \frac{p(x \mid z_k)\,p(z_k)}{q(z_k \mid x)}, \qquad z_k \sim q(z \mid x)")
 ladder, grid, grid_error = ui.bound_of_image(checkpoint, x, image_key)
 exact = grid.log_px if grid is not None else None
-rows = [{"estimate": rung.name, "log p(x) ≥ (nats)": round(rung.value, 3),
+rows = [{"estimate": rung.name, "log p(x), nats": f"{rung.value:.3f}",
          "effective sample size": "–" if rung.ess is None else f"{rung.ess:,.1f} of {rung.k:,}"} for rung in ladder]
 if exact is not None:
-    rows.append({"estimate": "exact (grid)", "log p(x) ≥ (nats)": round(exact, 3), "effective sample size": "–"})
+    rows.append({"estimate": "exact (grid)", "log p(x), nats": f"{exact:.3f}", "effective sample size": "–"})
 table, chart = st.columns([2, 3])
 table.table(rows)
 table.caption("The ELBO row averages the closed-form-KL ELBO over 5,000 draws of ε; each IWAE row averages the bound over "
@@ -208,9 +210,9 @@ pixels = int(np.prod(model.config.image_shape))
 final = final_numbers(checkpoint.history)
 numbers = [(f"this model ({checkpoint.name}): test −ELBO", -final.elbo if final else None, "after training, one sample per image"),
            (f"this model: test −IWAE, K = {k}", test_iwae, f"a tighter estimate of −log p(x) (`python -m vae.likelihood` for K = 5,000)")]
-reference_rows = [{"": name, "nats per image": round(value, 2), "bits per dim": round(bits_per_dim(value, pixels), 4), "what": what}
+reference_rows = [{"": name, "nats per image": f"{value:.2f}", "bits per dim": f"{bits_per_dim(value, pixels):.3f}", "what": what}
                   for name, value, what in numbers if value is not None]
-reference_rows += [{"": point.name, "nats per image": round(point.nats, 2), "bits per dim": round(bits_per_dim(point.nats, pixels), 4),
+reference_rows += [{"": point.name, "nats per image": f"{point.nats:.2f}", "bits per dim": f"{bits_per_dim(point.nats, pixels):.3f}",
                     "what": point.what} for point in points]
 st.write(f"−log p(x) per test image ({len(dataset.test_images):,} images of {dataset.name}), lower is better, beside the "
          "same number for simpler models and for the best any model could do with this likelihood. Bits per dim = nats / "
