@@ -183,7 +183,7 @@ if exact is not None:
     rows.append({"estimate": "exact (grid)", "log p(x), nats": f"{exact:.3f}", "effective sample size": "–"})
 table, chart = st.columns([2, 3])
 table.table(rows)
-table.caption("The ELBO row averages the closed-form-KL ELBO over 5,000 draws of ε; each IWAE row averages the bound over "
+table.caption("The ELBO row averages the ELBO (closed-form KL) over 1,000 draws of ε; each IWAE row averages the bound over "
               "5,000 / K disjoint groups of K samples. Seed 0, so the numbers stay put while you resample ε above.")
 chart.plotly_chart(explain_charts.ladder_figure(ladder, exact), key="explain_ladder_chart")
 if grid is not None:
