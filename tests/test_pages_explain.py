@@ -119,3 +119,19 @@ def test_an_upload_is_ranked_by_iwae_and_handed_to_explain(app_test):
     no_failure(at)
     assert at.radio(key="explain_how").value == "from Upload & draw"
     assert any("seven.png" in caption for image in at.image for caption in image.captions)
+
+
+def test_switching_to_a_label_with_fewer_images_keeps_the_page_up(app_test):
+    at = open_explain(app_test, "digits-mlp-z2")
+    at.radio(key="explain_how").set_value("by label").run()
+    sizes = {}
+    for label in range(10):
+        at.selectbox(key="explain_label").set_value(label).run()
+        sizes[label] = int(at.number_input(key="explain_nth").proto.max)
+    big, small = max(sizes, key=sizes.get), min(sizes, key=sizes.get)
+    assert sizes[big] > sizes[small]
+    at.selectbox(key="explain_label").set_value(big).run()
+    at.number_input(key="explain_nth").set_value(sizes[big]).run()
+    at.selectbox(key="explain_label").set_value(small).run()
+    no_failure(at)
+    assert at.number_input(key="explain_nth").value == sizes[small]

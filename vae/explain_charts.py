@@ -37,7 +37,8 @@ def pixel_log_likelihood_figure(log_px_per_pixel: np.ndarray, height: int = 300)
     """log p(x_i|z) per pixel (C, H, W) in nats as a heat map (channels summed): dark where the decoder
     explains the pixel badly."""
     values = np.asarray(log_px_per_pixel).sum(0)
-    figure = go.Figure(go.Heatmap(z=values, colorscale="Magma", zmax=0, colorbar=dict(title="nats"),
+    # Bernoulli log-probabilities are <= 0 (0: explained perfectly); a Gaussian's log-densities can be positive.
+    figure = go.Figure(go.Heatmap(z=values, colorscale="Magma", zmax=0 if values.max() <= 0 else None, colorbar=dict(title="nats"),
                                   hovertemplate="row %{y}, column %{x}: %{z:.3f} nats<extra></extra>"))
     figure.update_yaxes(autorange="reversed", scaleanchor="x", scaleratio=1, showticklabels=False)
     figure.update_xaxes(showticklabels=False)

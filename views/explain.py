@@ -39,6 +39,8 @@ else:
         if how == "by label":
             label = middle.selectbox("Label", range(len(labels)), format_func=lambda i: labels[i], key="explain_label")
             members = pick_test_images(dataset, "label", count=len(dataset.test_images), seed=0, label=label)
+            if st.session_state.get("explain_nth", 1) > len(members):  # another label may have fewer images
+                st.session_state["explain_nth"] = len(members)
             nth = right.number_input(f"Which one ({len(members)} with this label)", 1, len(members), 1, key="explain_nth")
             index = members[int(nth) - 1]
         else:
@@ -134,9 +136,9 @@ for stage in shown:
         with picture:
             ui.show_images(torch.as_tensor(np.stack([trace.image, trace.decoded])), [caption, "decoded from z"], width=140)
     elif stage == "reconstruction":
-        words.write("How well does that belief explain the actual pixels? Each pixel's log-likelihood is 0 at best and "
-                    "negative elsewhere; the dark pixels are the ones the decoder got wrong. Summed and negated, this is "
-                    "the **reconstruction** term, in nats.")
+        best = "0 at best and negative elsewhere" if model.config.likelihood == "bernoulli" else "highest where the decoder is right"
+        words.write(f"How well does that belief explain the actual pixels? Each pixel's log-likelihood is {best}; the dark "
+                    "pixels are the ones the decoder got wrong. Summed and negated, this is the **reconstruction** term, in nats.")
         words.latex(r"\text{recon} = -\log p(x \mid z) = -\sum_i \log p(x_i \mid z)")
         words.latex(r"\text{recon} = %s \text{ nats}" % nats(trace.recon))
         picture.plotly_chart(explain_charts.pixel_log_likelihood_figure(trace.log_px_per_pixel), key="explain_pixels")
