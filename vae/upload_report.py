@@ -63,6 +63,7 @@ def describe(store: ProjectionStore, x: torch.Tensor, projection: Projection | N
     return UploadReport(
         reconstruction=model.decode_images(posterior.mean), mu=mu, sigma=posterior.stddev[0].numpy().astype(np.float32),
         recon_nats=float(parts.recon[0]), kl_nats=float(parts.kl[0]), neg_elbo=neg_elbo, neg_iwae=neg_iwae, iwae_k=TYPICALITY_K,
-        less_typical_than=typicality_percentile(neg_iwae, test_set_iwae(model, store.dataset.test_images)), neighbour_ids=ids[0], neighbour_distances=distances[0],
+        less_typical_than=typicality_percentile(neg_iwae, test_set_iwae(model, store.dataset.test_images)),
+        neighbour_ids=ids[0], neighbour_distances=distances[0],
         placed=store.place(projection, mu[None]) if projection is not None else None,
     )
