@@ -201,12 +201,12 @@ def bound_of_image(checkpoint: Checkpoint, x: torch.Tensor, image_key: str):
 @st.cache_resource(show_spinner="Computing the reference points on the test images…", max_entries=16)
 def _references(path: str, modified: float, _checkpoint: Checkpoint, _dataset: Dataset, others: tuple):
     from vae.baselines import reference_points
-    from vae.likelihood import TYPICALITY_K, test_set_iwae
+    from vae.likelihood import TYPICALITY_K, iwae_of_test_split
 
     config = _checkpoint.model.config
     points = reference_points(_dataset.train_images, _dataset.test_images, config.likelihood, config.gaussian_sigma,
                               _dataset.name, list(others))
-    return points, float(test_set_iwae(_checkpoint.model, _dataset.test_images).mean()), TYPICALITY_K
+    return points, float(iwae_of_test_split(_checkpoint.model, _dataset.test_images).mean()), TYPICALITY_K
 
 
 def references(checkpoint: Checkpoint, dataset: Dataset):

@@ -80,7 +80,8 @@ def iwae_from_log_weights(weights: torch.Tensor) -> tuple[torch.Tensor, torch.Te
 
 
 def iwae(model: VAE, x: torch.Tensor, k: int, seed: int = 0, batch_size: int = 100) -> IWAEResult:
-    """IWAE_K for images x (N, C, H, W) in [0, 1], in batches of images; tensors on the model's device,
+    """IWAE_K for images x (N, C, H, W) in [0, 1], in batches of `batch_size` images (batch b draws with seed + b);
+    tensors on the model's device,
     returned on the CPU. Raises ValueError for k < 1."""
     bounds, sizes = [], []
     for index, start in enumerate(range(0, len(x), batch_size)):
@@ -217,9 +218,9 @@ _test_iwae: "weakref.WeakKeyDictionary[VAE, dict]" = weakref.WeakKeyDictionary()
 _test_iwae_lock = threading.Lock()
 
 
-def test_set_iwae(model: VAE, test_images: torch.Tensor, k: int = TYPICALITY_K, seed: int = 0) -> np.ndarray:
+def iwae_of_test_split(model: VAE, test_images: torch.Tensor, k: int = TYPICALITY_K, seed: int = 0) -> np.ndarray:
     """-IWAE_K (nats, (N,)) of every test image, computed once per model object and K (shared models are
-    never trained, so it cannot go stale); concurrent callers wait for the one computation."""
+    never trained, so it cannot go stale). One computation at a time: concurrent callers wait, then share it."""
     with _test_iwae_lock:
         per_model = _test_iwae.setdefault(model, {})
         key = (k, seed, len(test_images))

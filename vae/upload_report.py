@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from vae.likelihood import TYPICALITY_K, iwae, test_set_iwae
+from vae.likelihood import TYPICALITY_K, iwae, iwae_of_test_split
 from vae.losses import elbo_parts
 from vae.projection import Placed, Projection, ProjectionStore
 
@@ -63,7 +63,7 @@ def describe(store: ProjectionStore, x: torch.Tensor, projection: Projection | N
     return UploadReport(
         reconstruction=model.decode_images(posterior.mean), mu=mu, sigma=posterior.stddev[0].numpy().astype(np.float32),
         recon_nats=float(parts.recon[0]), kl_nats=float(parts.kl[0]), neg_elbo=neg_elbo, neg_iwae=neg_iwae, iwae_k=TYPICALITY_K,
-        less_typical_than=typicality_percentile(neg_iwae, test_set_iwae(model, store.dataset.test_images)),
+        less_typical_than=typicality_percentile(neg_iwae, iwae_of_test_split(model, store.dataset.test_images)),
         neighbour_ids=ids[0], neighbour_distances=distances[0],
         placed=store.place(projection, mu[None]) if projection is not None else None,
     )
