@@ -80,9 +80,8 @@ def iwae_from_log_weights(weights: torch.Tensor) -> tuple[torch.Tensor, torch.Te
 
 
 def iwae(model: VAE, x: torch.Tensor, k: int, seed: int = 0, batch_size: int = 100) -> IWAEResult:
-    """IWAE_K for images x (N, C, H, W) in [0, 1], in batches of `batch_size` images (batch b draws with seed + b);
-    tensors on the model's device,
-    returned on the CPU. Raises ValueError for k < 1."""
+    """IWAE_K for images x (N, C, H, W) in [0, 1], in batches of `batch_size` images (batch b draws with
+    seed + b); computed on the model's device, returned on the CPU. Raises ValueError for k < 1."""
     bounds, sizes = [], []
     for index, start in enumerate(range(0, len(x), batch_size)):
         weights = log_weights(model, x[start:start + batch_size], k, seed + index)
