@@ -188,6 +188,13 @@ table.table(rows)
 table.caption("The ELBO row averages the ELBO (closed-form KL) over 1,000 draws of ε; each IWAE row averages the bound over "
               "5,000 / K disjoint groups of K samples. Seed 0, so the numbers stay put while you resample ε above.")
 chart.plotly_chart(explain_charts.ladder_figure(ladder, exact), key="explain_ladder_chart")
+last = ladder[-1]
+if last.ess is not None and last.ess < 0.01 * last.k:
+    st.caption(f"Only {last.ess:.1f} of the {last.k:,} samples carry the weight: q(z|x) is a poor guide to the true "
+               "posterior here, so even this bound is probably still below log p(x).")
+if model.config.latent_dim != 2:
+    st.caption(f"With {model.config.latent_dim} latent dimensions log p(x) cannot be integrated on a grid; a model with a "
+               "2-D latent also shows the exact value and the true posterior.")
 if grid is not None:
     gap = exact - ladder[0].value
     st.subheader("The true posterior p(z|x) under q(z|x)")
