@@ -135,3 +135,18 @@ def test_switching_to_a_label_with_fewer_images_keeps_the_page_up(app_test):
     at.selectbox(key="explain_label").set_value(small).run()
     no_failure(at)
     assert at.number_input(key="explain_nth").value == sizes[small]
+
+
+def test_two_uploads_with_the_same_name_get_their_own_numbers(app_test):
+    import numpy as np
+
+    at = open_explain(app_test, "digits-mlp-z2")
+    ladders = []
+    for brightness in (0.2, 0.8):
+        at.session_state["explain_image"] = {"model": "digits-mlp-z2", "name": "drawing", "x": np.full((1, 1, 8, 8), brightness, np.float32)}
+        at.radio(key="explain_mode").set_value("all at once")
+        at.run()
+        no_failure(at)
+        assert at.radio(key="explain_how").value == "from Upload & draw"
+        ladders.append(at.table[0].value.to_string())
+    assert ladders[0] != ladders[1]

@@ -1,5 +1,7 @@
 """Explain: one image through the chosen model, step by step, and the ELBO as a bound on log p(x)."""
 
+import hashlib
+
 import numpy as np
 import streamlit as st
 import torch
@@ -29,10 +31,16 @@ if handed is not None and handed.get("model") != checkpoint.name:
 ways = ["by index", "by label"] if dataset.test_labels is not None and labels else ["by index"]
 if handed is not None:
     ways.append("from Upload & draw")
+if st.session_state.get("explain_how") not in ways:  # e.g. the hand-over belonged to the model chosen before
+    st.session_state.pop("explain_how", None)
+if handed is not None and st.session_state.get("_explain_seen") is not handed:  # a new hand-over: show it
+    st.session_state["_explain_seen"] = handed
+    st.session_state["explain_how"] = "from Upload & draw"
 left, middle, right = st.columns(3)
-how = left.radio("Test image", ways, horizontal=True, key="explain_how", index=len(ways) - 1 if handed is not None else 0)
+how = left.radio("Image", ways, horizontal=True, key="explain_how")
 if how == "from Upload & draw":
-    x, image_key, caption = torch.as_tensor(handed["x"], dtype=torch.float32), f"upload:{handed['name']}", handed["name"]
+    x, caption = torch.as_tensor(handed["x"], dtype=torch.float32), handed["name"]
+    image_key = "upload:" + hashlib.sha256(x.numpy().tobytes()).hexdigest()  # by content: two drawings share a name
     middle.write(f"Your image **{handed['name']}**, as prepared on the Upload & draw page.")
 else:
     try:
