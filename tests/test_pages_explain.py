@@ -143,7 +143,8 @@ def test_two_uploads_with_the_same_name_get_their_own_numbers(app_test):
     at = open_explain(app_test, "digits-mlp-z2")
     ladders = []
     for brightness in (0.2, 0.8):
-        at.session_state["explain_image"] = {"model": "digits-mlp-z2", "name": "drawing", "x": np.full((1, 1, 8, 8), brightness, np.float32)}
+        pixels = np.full((1, 1, 8, 8), brightness, np.float32)
+        at.session_state["explain_image"] = {"model": "digits-mlp-z2", "name": "drawing", "x": pixels}
         at.radio(key="explain_mode").set_value("all at once")
         at.run()
         no_failure(at)

@@ -89,7 +89,8 @@ def _describe(layer: nn.Module) -> str:
     if isinstance(layer, nn.Linear):
         return f"{layer.in_features} → {layer.out_features}"
     if isinstance(layer, (nn.Conv2d, nn.ConvTranspose2d)):
-        return f"{layer.in_channels} → {layer.out_channels} channels, {layer.kernel_size[0]}×{layer.kernel_size[1]}, stride {layer.stride[0]}"
+        kernel = "×".join(str(size) for size in layer.kernel_size)
+        return f"{layer.in_channels} → {layer.out_channels} channels, {kernel}, stride {layer.stride[0]}"
     return ""
 
 
