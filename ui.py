@@ -179,6 +179,57 @@ def show_images(images: torch.Tensor, captions: list[str] | None = None, width: 
         column.image(to_display_image(image, width), caption=captions[i] if captions else None, width=width, output_format="PNG")
 
 
+# --- Explain: the bound ladder of one image and the reference points, computed once and shared. ---
+
+EXPLAIN_IMAGE_KEY = "explain_image"  # {"model", "name", "x": (1, C, H, W) array}: an image handed over by Upload & draw
+
+
+@st.cache_resource(show_spinner="Estimating log p(x) with up to 5,000 importance samples…", max_entries=64)
+def _bound_of_image(path: str, modified: float, image_key: str, _checkpoint: Checkpoint, _x: torch.Tensor):
+    from vae.likelihood import GridError, bound_ladder, exact_log_likelihood
+
+    model = _checkpoint.model
+    ladder = bound_ladder(model, _x)
+    grid, grid_error = None, None
+    if model.config.latent_dim == 2:
+        try:
+            grid = exact_log_likelihood(model, _x)
+        except GridError as error:
+            grid_error = str(error)
+    return ladder, grid, grid_error
+
+
+def bound_of_image(checkpoint: Checkpoint, x: torch.Tensor, image_key: str):
+    """(ladder, grid or None, why there is no grid or None) for one image x (1, C, H, W); cached per image."""
+    config_file = checkpoint.path / "config.json"
+    return _bound_of_image(str(checkpoint.path), config_file.stat().st_mtime if config_file.exists() else 0.0, image_key, checkpoint, x)
+
+
+@st.cache_resource(show_spinner="Computing the reference points on the test images…", max_entries=16)
+def _references(path: str, modified: float, _checkpoint: Checkpoint, _dataset: Dataset, others: tuple):
+    from vae.baselines import reference_points
+    from vae.likelihood import TYPICALITY_K, iwae_of_test_split
+
+    config = _checkpoint.model.config
+    points = reference_points(_dataset.train_images, _dataset.test_images, config.likelihood, config.gaussian_sigma,
+                              _dataset.name, list(others))
+    return points, float(iwae_of_test_split(_checkpoint.model, _dataset.test_images).mean()), TYPICALITY_K
+
+
+def references(checkpoint: Checkpoint, dataset: Dataset):
+    """(reference points, the model's test -IWAE_K in nats, K) for "Is my number good?"; cached per model."""
+    from vae.history import final_numbers
+
+    others = []
+    for summary in checkpoint_summaries():
+        numbers = final_numbers(summary.history) if summary.config and not summary.error else None
+        if numbers is not None and summary.name != checkpoint.name and summary.dataset_name == checkpoint.dataset_name:
+            others.append((summary.name, numbers.recon + numbers.kl))
+    config_file = checkpoint.path / "config.json"
+    return _references(str(checkpoint.path), config_file.stat().st_mtime if config_file.exists() else 0.0, checkpoint, dataset,
+                       tuple(others))
+
+
 # --- Latent map and uploads: one projection store per checkpoint, the shared projection picker. ---
 
 MAP_CHOICE_KEY = "map_projection"  # {"method", "dims", "split"}: kept while moving between pages

@@ -46,18 +46,21 @@ def kl_to_standard_normal(posterior: Normal) -> torch.Tensor:
     return 0.5 * (mu.pow(2) + sigma.pow(2) - 1.0 - 2.0 * torch.log(sigma))
 
 
-def reconstruction_nll(decoded: torch.Tensor, x: torch.Tensor, likelihood: str, gaussian_sigma: float = 0.1) -> torch.Tensor:
-    """-log p(x|z) per image, (N,), in nats, summed over pixels.
+def reconstruction_nll_per_pixel(decoded: torch.Tensor, x: torch.Tensor, likelihood: str, gaussian_sigma: float = 0.1) -> torch.Tensor:
+    """-log p(x_i|z) of every pixel value, shaped like x (N, C, H, W), in nats.
 
     decoded holds `VAE.decode` output: Bernoulli logits, or Gaussian means with a fixed sigma.
     """
     if likelihood == "bernoulli":
-        per_pixel = F.binary_cross_entropy_with_logits(decoded, x, reduction="none")
-    elif likelihood == "gaussian":
-        per_pixel = 0.5 * ((x - decoded) / gaussian_sigma).pow(2) + math.log(gaussian_sigma) + 0.5 * math.log(2 * math.pi)
-    else:
-        raise ValueError(f"unknown likelihood {likelihood!r}")
-    return per_pixel.flatten(1).sum(1)
+        return F.binary_cross_entropy_with_logits(decoded, x, reduction="none")
+    if likelihood == "gaussian":
+        return 0.5 * ((x - decoded) / gaussian_sigma).pow(2) + math.log(gaussian_sigma) + 0.5 * math.log(2 * math.pi)
+    raise ValueError(f"unknown likelihood {likelihood!r}")
+
+
+def reconstruction_nll(decoded: torch.Tensor, x: torch.Tensor, likelihood: str, gaussian_sigma: float = 0.1) -> torch.Tensor:
+    """-log p(x|z) per image, (N,), in nats, summed over pixels (see reconstruction_nll_per_pixel)."""
+    return reconstruction_nll_per_pixel(decoded, x, likelihood, gaussian_sigma).flatten(1).sum(1)
 
 
 def elbo_parts(model: VAE, x: torch.Tensor, sample: bool = True, generator: torch.Generator | None = None) -> ELBOParts:

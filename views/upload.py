@@ -94,9 +94,13 @@ for index, (name, item, report) in enumerate(reports):
     with right:
         st.plotly_chart(maps.posterior_figure(report.mu, report.sigma), width="stretch", key=f"upload_posterior_{index}")
     st.markdown(
-        f"**-ELBO {report.neg_elbo:.1f} nats** = reconstruction {report.recon_nats:.1f} + KL {report.kl_nats:.1f}: "
-        f"**{typicality_sentence(report.less_typical_than, noun)}**."
+        f"-ELBO {report.neg_elbo:.1f} nats = reconstruction {report.recon_nats:.1f} + KL {report.kl_nats:.1f} (posterior mean "
+        f"decoded). **−log p(x) ≤ {report.neg_iwae:.1f} nats** (IWAE, K = {report.iwae_k}): "
+        f"**{typicality_sentence(report.less_typical_than, noun)}** by the same estimate."
     )
+    if st.button("Explain it step by step", key=f"upload_explain_{index}"):
+        st.session_state[ui.EXPLAIN_IMAGE_KEY] = {"model": checkpoint.name, "name": name, "x": item.x.cpu().numpy()}
+        st.page_link("views/explain.py", label="Open Explain with this image", icon="🔬")
     st.caption("mu = (" + ", ".join(f"{m:+.2f}" for m in report.mu[:16]) + (", …" if len(report.mu) > 16 else "")
                + "), sigma = (" + ", ".join(f"{s:.2f}" for s in report.sigma[:16]) + (", …" if len(report.sigma) > 16 else "") + ")")
     neighbours = store.images(report.neighbour_ids)
