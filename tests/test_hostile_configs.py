@@ -12,12 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from conftest import SHIPPED
+from conftest import ROOT, SHIPPED
 from vae.checkpoints import CONFIG_FILE, CheckpointError, list_checkpoints, load_checkpoint
 
 GOOD = SHIPPED / "digits-mlp-z2"
-PAGES = ("views/home.py", "views/train.py", "views/loss_curves.py", "views/reconstructions.py",
-         "views/latent_map.py", "views/generate.py", "views/upload.py")
+PAGES = tuple(line.split('"')[1] for line in (ROOT / "app.py").read_text().splitlines() if "st.Page(" in line)  # every page
 
 
 def good_config() -> dict:
@@ -93,7 +92,7 @@ def test_a_hostile_config_is_listed_with_its_error_and_refused_before_any_model_
 def hostile_app(tmp_path, monkeypatch):
     from streamlit.testing.v1 import AppTest
 
-    from conftest import ROOT, copy_shipped_checkpoints
+    from conftest import copy_shipped_checkpoints
 
     root = hostile_root(copy_shipped_checkpoints(tmp_path / "checkpoints"))
     monkeypatch.setenv("LATENT_LAB_CHECKPOINTS", str(root))
