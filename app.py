@@ -14,6 +14,7 @@ PAGES = [
     st.Page("views/latent_map.py", title="Latent map", icon="🗺️"),
     st.Page("views/generate.py", title="Generate", icon="🎛️"),
     st.Page("views/upload.py", title="Upload & draw", icon="✏️"),
+    st.Page("views/compare.py", title="Compare", icon="⚖️"),
 ]
 
 navigation = st.navigation(PAGES)

@@ -51,3 +51,4 @@ st.page_link("views/reconstructions.py", label="Reconstructions: test images, th
 st.page_link("views/latent_map.py", label="Latent map: every test image as a point in z space", icon="🗺️")
 st.page_link("views/generate.py", label="Generate: drag through z and watch the decoder, sample the prior, interpolate", icon="🎛️")
 st.page_link("views/upload.py", label="Upload & draw: your own image, encoded, scored and placed on the map", icon="✏️")
+st.page_link("views/compare.py", label="Compare: 2 to 6 models side by side, the rate-distortion plane, latent traversals, MIG", icon="⚖️")
