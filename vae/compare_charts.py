@@ -77,11 +77,15 @@ def rate_distortion_figure(models: list[tuple[ComparedModel, str]]) -> go.Figure
         for level in equal_elbo_levels(all_rate + all_distortion):
             figure.add_trace(go.Scatter(x=x_range, y=[level - x_range[0], level - x_range[1]], mode="lines",
                                         line={"color": "#999", "dash": "dash", "width": 1}, showlegend=False, hoverinfo="skip"))
-            # named where it leaves the plot: across the top edge, else down the right edge
-            at = (level - y_range[1], y_range[1]) if x_range[0] <= level - y_range[1] <= x_range[1] else (x_range[1], level - x_range[1])
-            if y_range[0] <= at[1] <= y_range[1]:
+            # named where it leaves the plot: along the right edge, else under the top edge
+            right_y = level - x_range[1]
+            if y_range[0] <= right_y <= y_range[1]:
+                at, anchor = (x_range[1], right_y), ("right", "bottom")
+            else:
+                at, anchor = (level - y_range[1], y_range[1]), ("left", "top")
+            if x_range[0] <= at[0] <= x_range[1]:
                 figure.add_annotation(x=at[0], y=at[1], text=f"−ELBO {level:g}", showarrow=False,
-                                      font={"size": 10, "color": "#777"}, xanchor="left", yanchor="top")
+                                      font={"size": 10, "color": "#777"}, xanchor=anchor[0], yanchor=anchor[1])
         figure.update_xaxes(range=x_range)
         figure.update_yaxes(range=y_range)
     figure.update_layout(height=460, margin={"l": 10, "r": 10, "t": 30, "b": 10},
@@ -114,9 +118,10 @@ def kl_per_dim_comparison(models: list[tuple[ComparedModel, str]]) -> go.Figure:
 
 
 def image_grid_figure(picture, row_labels: list[str], column_labels: list[str], title: str = "", title_colour: str = "#333",
-                      row_colours: list[str] | None = None) -> go.Figure:
+                      row_colours: list[str] | None = None, cell: int = 60) -> go.Figure:
     """A tiled picture (PIL; R rows x S columns of images, from vae.images.image_grid) with its rows and
-    columns named; row names may take their model's colour. Used for traversals and reconstructions."""
+    columns named; row names may take their model's colour. `cell`: the height in pixels drawn per image row
+    (the picture keeps its aspect, so a figure taller than that leaves blank bands). For traversals and reconstructions."""
     array = np.asarray(picture.convert("RGB"))
     height, width = array.shape[:2]
     rows, columns = max(len(row_labels), 1), max(len(column_labels), 1)
@@ -126,8 +131,7 @@ def image_grid_figure(picture, row_labels: list[str], column_labels: list[str], 
     figure.update_yaxes(tickvals=[(r + 0.5) * height / rows for r in range(rows)], ticktext=row_labels, showgrid=False, zeroline=False)
     figure.update_xaxes(tickvals=[(c + 0.5) * width / columns for c in range(columns)], ticktext=column_labels,
                         side="top", showgrid=False, zeroline=False, showticklabels=any(column_labels))
-    row_height = max(40, min(70, 600 // columns))
-    figure.update_layout(height=int((60 if title else 30) + row_height * rows), margin={"l": 10, "r": 10, "t": 60 if title else 30, "b": 5},
+    figure.update_layout(height=int((60 if title else 30) + cell * rows), margin={"l": 10, "r": 10, "t": 60 if title else 30, "b": 5},
                          title={"text": title, "font": {"color": title_colour, "size": 15}, "y": 0.99, "yanchor": "top"} if title else None)
     return figure
 

@@ -104,7 +104,7 @@ for dataset_name, (dataset, members) in by_dataset.items():
     grid = reconstruction_grid([checkpoint.model for _, _, checkpoint in members], images)
     picture = image_grid(grid, columns=len(indices), width=len(indices) * 84)
     st.plotly_chart(charts.image_grid_figure(picture, [f"{dataset_name} test"] + [m.name for m, _, _ in members],
-                                             [f"#{i}" for i in indices], row_colours=["#333"] + [c for _, c, _ in members]),
+                                             [f"#{i}" for i in indices], row_colours=["#333"] + [c for _, c, _ in members], cell=68),
                     key=f"compare_recon_{dataset_name}")
 st.caption("Top row: test images (chosen at random, seed 0). Below: each model's reconstruction from the posterior mean.")
 
@@ -135,7 +135,7 @@ for position, (model, colour, checkpoint, dataset) in enumerate(loaded):
             continue
         picture = image_grid(traversal.images, columns=len(values), width=len(values) * 64)
         st.plotly_chart(charts.image_grid_figure(picture, traversal.row_labels, [f"{v:+g}" for v in values],
-                                                 title=model.label, title_colour=colour), key=f"compare_traversal_{position}")
+                                                 title=model.label, title_colour=colour, cell=52), key=f"compare_traversal_{position}")
 if scores:
     st.caption("Each row also names the ground-truth factor that dimension knows most about, and the share of that factor's "
                "entropy it explains.")
