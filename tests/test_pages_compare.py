@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 import shutil
 
 import pytest
@@ -89,3 +91,59 @@ def test_a_sweep_of_two_betas_queues_two_runs_and_both_appear_in_compare(app_tes
     assert at.multiselect(key="compare_models").value == ["digits-sweep-beta1", "digits-sweep-beta4"]
     assert "β (1, 4)" in at.success[0].value
     assert (checkpoint_root / "digits-sweep-beta4" / "config.json").exists()
+
+
+def train_tiny_shapes_model(root, name: str, beta: float) -> None:
+    """A 1-epoch MLP on `shapes` saved as a checkpoint under root (seconds on one thread)."""
+    import torch
+
+    from vae.checkpoints import save_checkpoint
+    from vae.data import load_dataset
+    from vae.models import ModelConfig
+    from vae.train import TrainConfig, checkpoint_story, train
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        dataset = load_dataset("shapes")
+        model_config = ModelConfig(arch="mlp", image_shape=dataset.image_shape, latent_dim=3, hidden=(32,))
+        train_config = TrainConfig(dataset="shapes", epochs=1, batch_size=256, beta=beta, device="cpu")
+        result = train(model_config, train_config, dataset=dataset)
+        save_checkpoint(root / name, result.model, **checkpoint_story(model_config, train_config, dataset, result))
+    finally:
+        torch.set_num_threads(threads)
+
+
+def test_shapes_models_get_the_mi_matrix_mig_and_traversal_rows_named_by_factor(app_test, checkpoint_root):
+    for name, beta in (("tiny-shapes-b1", 1.0), ("tiny-shapes-b4", 4.0)):
+        train_tiny_shapes_model(checkpoint_root, name, beta)
+    at = compare(app_test.run(), ["tiny-shapes-b1", "tiny-shapes-b4"])
+    no_failure(at)
+    table = at.dataframe[0].value.to_dict("records")
+    assert all(0.0 <= row["MIG"] <= 1.0 for row in table)
+    assert "MIG (Chen et al. 2018)" in page_text(at)
+    figures = [json.loads(chart.proto.spec) for chart in at.get("plotly_chart")]
+    heatmaps = [trace for figure in figures for trace in figure["data"] if trace.get("type") == "heatmap"]
+    assert len(heatmaps) == 2 and all(trace["y"] == ["shape", "scale", "rotation", "x", "y"] for trace in heatmaps)
+    rows = [label for figure in figures if figure["data"][0].get("type") == "image" and "KL" in str(figure["layout"]["yaxis"])
+            for label in figure["layout"]["yaxis"]["ticktext"]]
+    assert rows and all(re.fullmatch(r"z\d · KL \d+\.\d\d · (shape|scale|rotation|x|y) \(\d+%\)", label) for label in rows)
+
+
+def test_the_latent_map_colours_shapes_by_any_factor_and_a_digits_model_by_label_only(app_test, checkpoint_root):
+    train_tiny_shapes_model(checkpoint_root, "tiny-shapes-map", 1.0)
+    at = open_page(app_test.run(), "views/latent_map.py", "tiny-shapes-map")
+    no_failure(at)
+    colour = at.radio(key="map_colour")
+    assert colour.options == ["label", "shape", "scale", "rotation", "x", "y"]
+    colour.set_value("rotation").run()
+    no_failure(at)
+    figure = json.loads(at.get("plotly_chart")[0].proto.spec)
+    data = [trace for trace in figure["data"] if trace.get("customdata")]
+    assert len(data) == 1 and data[0]["marker"]["colorbar"]["title"]["text"] == "rotation"
+    at.radio(key="map_colour").set_value("shape").run()
+    figure = json.loads(at.get("plotly_chart")[0].proto.spec)
+    assert {trace["name"] for trace in figure["data"]} >= {"square", "ellipse", "triangle", "heart"}
+    at = open_page(at, "views/latent_map.py", "digits-mlp-z2")
+    no_failure(at)
+    assert not [radio for radio in at.radio if radio.key == "map_colour"]
