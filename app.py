@@ -15,6 +15,7 @@ PAGES = [
     st.Page("views/generate.py", title="Generate", icon="🎛️"),
     st.Page("views/upload.py", title="Upload & draw", icon="✏️"),
     st.Page("views/explain.py", title="Explain", icon="🔬"),
+    st.Page("views/compare.py", title="Compare", icon="⚖️"),
 ]
 
 navigation = st.navigation(PAGES)

@@ -385,3 +385,34 @@ def _projection_progress(future, method: str, points: int) -> None:
             return
     st.progress(0.5, text=f"Computing the {title} map of {points:,} codes (once per model; then it is cached)…")
     st.caption("You can switch to PCA meanwhile; this keeps computing in the background.")
+
+
+# --- Compare: several checkpoints side by side; disentanglement scores cached per checkpoint. ---
+
+COMPARE_KEY = "compare_models"  # the Compare page's multiselect
+COMPARE_REQUEST_KEY = "_compare_request"  # names another page asks Compare to show (e.g. a finished sweep)
+
+
+def compare_models(names: list[str]) -> None:
+    """Ask the Compare page to show these checkpoints next time it is drawn."""
+    st.session_state[COMPARE_REQUEST_KEY] = list(names)
+
+
+@st.cache_resource(show_spinner=False, max_entries=16)
+def _disentanglement(path: str, fingerprint: str, _store):
+    from vae.disentangle import disentanglement, factors_of_rows
+
+    store = _store
+    codes = store.codes()
+    factors = factors_of_rows(store.dataset, codes.split, codes.index)
+    return disentanglement(codes.mu, factors) if factors else None
+
+
+def disentanglement_of(checkpoint: Checkpoint):
+    """`vae.disentangle.Disentanglement` of a checkpoint's posterior means against its data set's
+    factors (None for a data set without factors); computed once per checkpoint and shared."""
+    from vae.projection import weights_fingerprint
+
+    if not dataset_of(checkpoint).train_factors:
+        return None  # nothing to encode the data set for
+    return _disentanglement(str(checkpoint.path), weights_fingerprint(checkpoint.path), projection_store(checkpoint))

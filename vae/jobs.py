@@ -69,6 +69,7 @@ class JobView:
     created: float  # time.time() at submission
     started: float | None  # time.time() when the worker took it
     ended: float | None  # time.time() when it reached its final status
+    group: str | None = None  # the sweep this run belongs to (vae.sweeps), None for a single run
 
     @property
     def done(self) -> bool:
@@ -89,8 +90,9 @@ class Job:
     """One training run: its settings, and the state the worker writes while it runs."""
 
     def __init__(self, job_id: str, name: str, root: Path, model: dict, train_config: TrainConfig,
-                 overwrite: bool, dataset: Dataset | None = None):
+                 overwrite: bool, dataset: Dataset | None = None, group: str | None = None):
         self.id = job_id
+        self.group = group
         self.name = name
         self.root = root
         self.model = dict(model)
@@ -128,7 +130,7 @@ class Job:
                 last_step=dict(self._last_step) if self._last_step else None, history=list(self._history),
                 step_trace=list(self._step_trace), preview=self._preview,
                 kl_per_dim=list(self._kl_per_dim) if self._kl_per_dim else None, device=self._device,
-                checkpoint=self._checkpoint, created=self.created, started=self._started, ended=self._ended,
+                checkpoint=self._checkpoint, created=self.created, started=self._started, ended=self._ended, group=self.group,
             )
 
     @property
@@ -213,13 +215,14 @@ class JobManager:
                 self._worker.start()
 
     def submit(self, name: str, model: dict, train_config: TrainConfig, *, root: str | Path | None = None,
-               overwrite: bool = False, dataset: Dataset | None = None) -> Job:
+               overwrite: bool = False, dataset: Dataset | None = None, group: str | None = None) -> Job:
         """Queue a run that will be saved as checkpoint `name` under root (default_root()).
 
         model: ModelConfig settings except image_shape (arch, latent_dim, likelihood, ...).
         Raises CheckpointError for a bad name, CheckpointExistsError when the name is taken (by a
         folder, unless overwrite, or by another queued or running job). `dataset` skips loading
-        train_config.dataset by name (for callers already holding one).
+        train_config.dataset by name (for callers already holding one). `group` names the sweep the
+        run belongs to (vae.sweeps), so pages can show and stop its runs together.
         """
         validate_name(name)
         root = Path(root) if root is not None else default_root()
@@ -230,7 +233,7 @@ class JobManager:
             for other in self._jobs.values():
                 if other.name == name and other.root == root and other.status not in DONE:
                     raise CheckpointExistsError(f"A run that will save as '{name}' is already queued or running; choose another name.")
-            job = Job(f"{next(self._ids)}-{name}", name, root, model, train_config, overwrite, dataset)
+            job = Job(f"{next(self._ids)}-{name}", name, root, model, train_config, overwrite, dataset, group)
             self._jobs[job.id] = job
             self._queue.append(job)
             self._renumber()

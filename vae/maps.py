@@ -65,16 +65,26 @@ def ellipse_trace(mu: np.ndarray, sigma: np.ndarray, name: str = "posterior 1σ"
 def latent_map_figure(coords: np.ndarray, ids: np.ndarray, labels: np.ndarray, label_names: tuple[str, ...] | None,
                       axis_titles: tuple[str, str], *, selected: int | None = None, prior_circles: bool = False,
                       ellipse: tuple[np.ndarray, np.ndarray] | None = None,
-                      new_points: list[tuple[str, np.ndarray]] | None = None, height: int = 620) -> go.Figure:
+                      new_points: list[tuple[str, np.ndarray]] | None = None, height: int = 620,
+                      colour_scale: tuple[str, np.ndarray] | None = None) -> go.Figure:
     """A WebGL scatter of map coordinates (N, 2) coloured by label, one trace per label.
 
     Every data set marker carries its global id in customdata (plotly's point_index counts within a
     trace), so a selection can name the image. `selected` marks one id; `new_points` adds
     (name, (2,) coords) stars for uploads; `prior_circles` and `ellipse` only make sense when the
-    axes are the 2-D latent itself.
+    axes are the 2-D latent itself. colour_scale = (name, values (N,)) colours one trace by a continuous
+    ground-truth factor (e.g. shapes' rotation) on a colour scale instead of by label.
     """
     figure = go.Figure()
-    present = np.unique(labels)
+    if colour_scale is not None:
+        name, values = colour_scale
+        figure.add_trace(go.Scattergl(
+            x=coords[:, 0], y=coords[:, 1], mode="markers", name=name, showlegend=False,
+            marker=dict(size=5, color=values, colorscale="Viridis", opacity=0.8, colorbar=dict(title=name, thickness=14)),
+            customdata=np.column_stack([ids, values]),
+            hovertemplate=f"{name} %{{customdata[1]:.3g}}<br>image #%{{customdata[0]}}<extra></extra>",
+        ))
+    present = np.unique(labels) if colour_scale is None else []
     for position, label in enumerate(present):
         mask = labels == label
         name = (label_names[label] if label_names is not None and 0 <= label < len(label_names) else str(label)) \

@@ -268,7 +268,11 @@ class UmapMap:
         self.size = len(mu)
         self.neighbours = NearestNeighbors(n_neighbors=self.k + 1).fit(mu)
         distances, ids = self.neighbours.kneighbors(mu)
-        graph = self._sparse(distances[:, 1:], ids[:, 1:])  # column 0 is each point itself
+        # Drop each point itself. Among identical codes (shapes' symmetric twins) it need not come first,
+        # and a self-edge left in makes UMAP refuse the graph; where it is missing, drop the farthest.
+        not_self = ids != np.arange(len(ids))[:, None]
+        keep = np.where(not_self.all(axis=1, keepdims=True), np.arange(self.k + 1) < self.k, not_self)
+        graph = self._sparse(distances[keep].reshape(-1, self.k), ids[keep].reshape(-1, self.k))
         graph = graph.maximum(graph.T).tocsr()  # UMAP wants a symmetric matrix
         with warnings.catch_warnings():
             # "n_jobs overridden by setting random_state": the seed is on purpose (a reproducible map).

@@ -52,3 +52,4 @@ st.page_link("views/latent_map.py", label="Latent map: every test image as a poi
 st.page_link("views/generate.py", label="Generate: drag through z and watch the decoder, sample the prior, interpolate", icon="🎛️")
 st.page_link("views/upload.py", label="Upload & draw: your own image, encoded, scored and placed on the map", icon="✏️")
 st.page_link("views/explain.py", label="Explain: one image through the model step by step, and how tight the ELBO is", icon="🔬")
+st.page_link("views/compare.py", label="Compare: 2 to 6 models side by side, the rate-distortion plane, latent traversals, MIG", icon="⚖️")

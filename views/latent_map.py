@@ -5,6 +5,7 @@ import streamlit as st
 
 import ui
 from vae import maps
+from vae.disentangle import factors_of_rows, is_categorical
 from vae.projection import umap_warmup_status
 
 SELECTED = "map_selected_id"
@@ -65,10 +66,19 @@ if selected is not None and not 0 <= selected < len(codes):
 is_2d_latent = projection.method == "latent"
 ellipse = (codes.mu[selected], codes.sigma[selected]) if selected is not None and is_2d_latent else None
 
+factors = factors_of_rows(dataset, codes.split, codes.index)  # ground truth that travels with the data set ({} for most)
+colour_by = st.radio("Colour by", ["label", *factors], horizontal=True, key="map_colour") if factors else "label"
+point_labels, label_names, colour_scale = codes.labels[rows], dataset.label_names, None
+if colour_by != "label" and is_categorical(factors[colour_by]):
+    point_labels = factors[colour_by][rows]
+    label_names = dataset.label_names if (factors[colour_by] == codes.labels).all() else None
+elif colour_by != "label":
+    colour_scale = (colour_by, factors[colour_by][rows])
+
 map_column, side_column = st.columns([3, 2]) if is_2d_latent else (st.container(), None)
 with map_column:
-    figure = maps.latent_map_figure(projection.coords[rows], rows, codes.labels[rows], dataset.label_names,
-                                    projection.axis_titles, selected=selected, prior_circles=is_2d_latent, ellipse=ellipse)
+    figure = maps.latent_map_figure(projection.coords[rows], rows, point_labels, label_names, projection.axis_titles,
+                                    selected=selected, prior_circles=is_2d_latent, ellipse=ellipse, colour_scale=colour_scale)
     st.plotly_chart(figure, on_select=_pick_from_chart, selection_mode="points", key=CHART, width="stretch")
     st.number_input("…or show image number", min_value=0, max_value=len(codes) - 1, value=None, step=1, key="map_pick",
                     on_change=_pick_from_number, help="Every point's number shows when you hover over it.")

@@ -4,7 +4,7 @@ import streamlit as st
 
 import ui
 import ui_data
-from vae import charts, jobs
+from vae import charts, jobs, sweeps
 from vae.checkpoints import CheckpointError, default_root, validate_name
 from vae.data import REGISTRY, dataset_names
 from vae.datasets_extra import FOLDER_COLORS, FOLDER_SIZES, folder_dataset_name
@@ -38,8 +38,8 @@ def suggest_name() -> None:
     st.session_state["train_name"] = manager.suggest_name(f"{st.session_state.get('train_dataset', names[0])}-run")
 
 
-def draw_run(job: jobs.Job) -> None:
-    """Everything about one run, read from one snapshot of it."""
+def draw_run(job: jobs.Job, announce: bool = True) -> None:
+    """Everything about one run, read from one snapshot of it (announce: select its checkpoint when it is saved)."""
     view = job.view()
     model = view.model
     st.subheader(f"Run: {view.name}")
@@ -76,7 +76,7 @@ def draw_run(job: jobs.Job) -> None:
         bars.caption(f"KL per latent dimension (z1, z2, …) on the test set, last complete epoch. Grey bars, under "
                      f"{COLLAPSED_KL_NATS:g} nats, are dimensions the model does not use: their q(z|x) has collapsed onto the prior.")
     announced = st.session_state.setdefault(ANNOUNCED_KEY, set())
-    if view.done and view.id not in announced:
+    if announce and view.done and view.id not in announced:
         announced.add(view.id)
         if view.checkpoint is not None:
             # A full rerun, so the sidebar picker lists the new checkpoint and selects it.
@@ -84,11 +84,51 @@ def draw_run(job: jobs.Job) -> None:
             st.rerun()
 
 
+def draw_group(group: str) -> None:
+    """A sweep: every run's state, the current run in full; Compare opens on the saved runs when all have ended."""
+    views = sweeps.group_views([job.view() for job in manager.jobs()]).get(group, [])
+    if not views:
+        return
+    done = all(view.done for view in views)
+    st.subheader(f"Sweep: {sweeps.group_title(group)} ({len(views)} runs, one after another)")
+    for view in views:
+        state = view.message if view.done else jobs.progress_text(view)
+        st.markdown(f"- **{view.name}** · β = {view.train['beta']:g} · z = {view.model['latent_dim']} · "
+                    f"{view.model['likelihood']} · {view.status}: {state}")
+    if not done:
+        st.button("Stop the sweep", key=f"stop_group_{group}", on_click=sweeps.stop_group, args=(manager, group),
+                  help="Ends the running run after its current step (it keeps its last complete epoch) and cancels the "
+                       "queued ones; finished runs stay saved.")
+    current = next((view for view in views if view.status == jobs.RUNNING), None) or \
+        next((view for view in views if not view.done), views[-1])
+    job = manager.get(current.id)
+    if job is not None:
+        draw_run(job, announce=False)
+    announced = st.session_state.setdefault(ANNOUNCED_KEY, set())
+    if done and group not in announced:
+        announced.add(group)
+        saved = sweeps.saved_names(views)
+        if len(saved) >= 2:
+            ui.compare_models(saved)
+            st.switch_page("views/compare.py")
+        elif saved:
+            ui.select_checkpoint(saved[0])
+            st.rerun()
+
+
+def draw_job(job: jobs.Job) -> None:
+    draw_group(job.group) if job.group else draw_run(job)
+
+
+def group_done(job: jobs.Job) -> bool:
+    return all(other.status in jobs.DONE for other in manager.jobs() if other.group == job.group) if job.group else job.status in jobs.DONE
+
+
 @st.fragment(run_every=1.0)
 def live_run(job_id: str) -> None:
     job = manager.get(job_id)
     if job is not None:
-        draw_run(job)
+        draw_job(job)
 
 
 # ---- the run this session is watching (kept in the URL too, so a reload finds it)
@@ -96,15 +136,15 @@ job_id = st.query_params.get("job") or st.session_state.get(JOB_KEY)
 current = manager.get(job_id)
 if current is not None:
     open_run(current.id)
-    if current.status in jobs.DONE:
-        draw_run(current)
+    if group_done(current):
+        draw_job(current)
     else:
         live_run(current.id)
 elif job_id:
     st.info("That run is not known to this server (it was restarted); its checkpoint, if saved, is in the picker.")
 
 # ---- a new run
-running = current is not None and current.status not in jobs.DONE
+running = current is not None and not group_done(current)
 with st.expander("New run", expanded=not running):
     base = st.selectbox("Data set", names, key="train_dataset", on_change=suggest_name,
                         format_func=lambda name: REGISTRY[name].title if name in REGISTRY else name)
@@ -146,6 +186,13 @@ with st.expander("New run", expanded=not running):
         name = right.text_input("Checkpoint name", key="train_name", max_chars=64,
                                 help="Letters, digits, - and _. The model is saved under this name when the run ends.")
         overwrite = right.checkbox("Replace a checkpoint of the same name", key="train_overwrite")
+        sweep_left, sweep_right = st.columns([1, 2])
+        sweep_setting = sweep_left.selectbox("Repeat this run with", ["none", *sweeps.SETTINGS], key="train_sweep",
+                                             format_func=lambda s: "(just this run)" if s == "none" else f"{sweeps.SETTINGS[s]} in …",
+                                             help="A sweep: one run per value, named after the checkpoint name "
+                                                  "(e.g. name-beta4), queued together; Compare opens on them when they end.")
+        sweep_text = sweep_right.text_input("… these values", key="train_sweep_values", placeholder="e.g. 1, 4, 8",
+                                            help="2 to 6 values separated by commas: β numbers, latent sizes, or bernoulli, gaussian.")
         start = st.form_submit_button("Start training", type="primary", key="train_start")
 
 if start:
@@ -163,9 +210,14 @@ if start:
         config = TrainConfig(dataset=dataset, data_dir=data_dir.strip() or None, epochs=int(epochs),
                              batch_size=int(batch_size), lr=float(lr), beta=float(beta), warmup_epochs=float(warmup),
                              seed=int(seed), device=device)
-        job = manager.submit(name.strip(), {"arch": arch, "latent_dim": int(latent_dim), "likelihood": likelihood},
-                             config, root=default_root(), overwrite=overwrite)
-    except (CheckpointError, TrainConfigError) as error:
+        model = {"arch": arch, "latent_dim": int(latent_dim), "likelihood": likelihood}
+        if sweep_setting == "none":
+            job = manager.submit(name.strip(), model, config, root=default_root(), overwrite=overwrite)
+        else:
+            values = sweeps.parse_values(sweep_setting, sweep_text)
+            job = sweeps.submit_sweep(manager, name.strip(), model, config, sweep_setting, values, root=default_root(),
+                                      overwrite=overwrite)[0]
+    except (CheckpointError, TrainConfigError, sweeps.SweepError) as error:
         st.error(str(error))
     else:
         open_run(job.id)
@@ -176,8 +228,22 @@ if start:
 runs = manager.jobs()
 if runs:
     with st.expander(f"Runs on this server ({len(runs)})"):
+        groups = sweeps.group_views([job.view() for job in runs])
         for job in runs:
             view = job.view()
+            if view.group and view.id != groups[view.group][0].id:
+                continue  # a sweep is one entry, listed at its first run
             text, button = st.columns([5, 1])
+            if view.group:
+                members = groups[view.group]
+                saved = sweeps.saved_names(members)
+                text.markdown(f"**Sweep {sweeps.group_title(view.group)}** · {view.dataset} · "
+                              + ", ".join(f"{member.name}: {member.status}" for member in members))
+                button.button("Show", key=f"show_{view.id}", on_click=open_run, args=(view.id,),
+                              disabled=current is not None and current.group == view.group)
+                if len(saved) >= 2 and button.button("Compare", key=f"compare_{view.id}"):
+                    ui.compare_models(saved)
+                    st.switch_page("views/compare.py")
+                continue
             text.markdown(f"**{view.name}** · {view.dataset} · {view.status} · {jobs.progress_text(view) if not view.done else view.message}")
             button.button("Show", key=f"show_{view.id}", on_click=open_run, args=(view.id,), disabled=view.id == job_id)
