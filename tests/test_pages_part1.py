@@ -61,7 +61,7 @@ def test_every_page_renders_for_each_shipped_checkpoint(app_test, checkpoint):
     open_page(at, "views/home.py")
     final = saved.history[-1]["test"]
     assert f"{-(final['recon'] + final['kl']):.2f}" in page_text(at)  # the model's own ELBO, plugged in
-    assert len(at.get("page_link")) == 7
+    assert len(at.get("page_link")) == 8
     open_page(at, "views/loss_curves.py")
     assert f"β = {saved.beta:g}" in page_text(at)
     assert len(at.get("plotly_chart")) == 2
