@@ -252,7 +252,8 @@ def compute_projection(codes: LatentCodes, method: str, dims: tuple[int, int] | 
     key = projection_key(method, dims)
     reason = why_not(method, len(codes), codes.latent_dim, codes.distinct)
     if reason is not None:
-        raise ProjectionError(f"No {METHOD_TITLES[method]} map: {reason}.")
+        title = METHOD_TITLES[method]
+        raise ProjectionError(f"{title[0].upper()}{title[1:]} is not offered for these codes: {reason}.")
     started = time.perf_counter()
     mu = codes.mu
     if method == "latent" and codes.latent_dim == 1:
