@@ -149,3 +149,15 @@ def test_a_folder_of_two_pictures_gets_every_map_it_can_and_the_reason_for_the_r
         at.selectbox(key="map_method").set_value({"the latent code itself": "latent", "PCA": "pca"}[title]).run()
         no_errors(at)
         assert not at.warning, [w.value for w in at.warning]
+
+
+def test_two_latent_dimensions_open_on_the_two_with_most_kl(app_test, checkpoint_root):
+    save_model(checkpoint_root, "digits-z4", "digits", 4, kl_per_dim=KL_PER_DIM)
+    at = app_test
+    at.run()
+    choose_model(at, "digits-z4")
+    at.switch_page(MAP).run()
+    at.selectbox(key="map_method").set_value("dims").run()
+    no_errors(at)
+    assert (at.selectbox(key="map_dim_x").value, at.selectbox(key="map_dim_y").value) == (2, 3)  # z3, z4: not z1, z2
+    assert "z3" in str(at.get("plotly_chart")[0].proto.spec)
