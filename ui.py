@@ -268,7 +268,7 @@ def projection_picker(store, history: list[dict], with_split: bool = True) -> tu
     what was last chosen for it, else on a quick projection with the two dimensions of most KL.
     Methods its codes do not allow are not offered, and a caption says why.
     """
-    from vae.map_options import default_dims, default_method
+    from vae.map_options import default_dims, default_method, not_offered_sentence
     from vae.projection import METHOD_TITLES
 
     codes = store.codes()
@@ -308,9 +308,9 @@ def projection_picker(store, history: list[dict], with_split: bool = True) -> tu
         start("map_split", split, splits)
         split = columns[-1].radio("Images", splits, horizontal=True, key="map_split",
                                   format_func={"all": "train + test", "train": "train", "test": "test"}.get)
-    missing = [f"{METHOD_TITLES[option.method]} ({option.reason})" for option in options if not option.offered]
+    missing = not_offered_sentence(options, METHOD_TITLES)
     if missing:
-        st.caption("Not offered for this model: " + "; ".join(missing) + ".")
+        st.caption(missing)
     choices[model] = {"method": method, "dims": dims or choice["dims"], "split": split}
     return method, dims, split
 

@@ -218,3 +218,18 @@ def test_an_id_off_the_map_or_off_the_data_is_a_clear_error_not_an_index_error(d
     shrunk = fewer_test_images(digits_store.dataset, 10)
     digits_store.dataset = shrunk
     assert not digits_store._codes_fit_dataset(codes)
+
+
+def test_precomputing_the_maps_of_a_1d_model_skips_what_it_cannot_make_and_says_why(tmp_path, capsys):
+    from vae.checkpoints import save_checkpoint
+    from vae.models import ModelConfig, build_model
+
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(image_shape=(1, 8, 8), latent_dim=1, hidden=(16,)))
+    history = [{"epoch": 1, "train": {"recon": 30.0, "kl": 2.0, "total": 32.0}, "test": {"recon": 31.0, "kl": 2.5, "total": 33.5},
+                "kl_per_dim": [1.0]}]
+    folder = save_checkpoint(tmp_path / "digits-z1", model, dataset={"name": "digits", "image_shape": [1, 8, 8]},
+                             train={"epochs": 1, "seed": 0}, history=history)
+    assert projection_module.main([str(folder)]) == 0
+    out = capsys.readouterr().out
+    assert out.count("not offered: a 1-D latent is drawn as itself") == 3  # pca, umap, tsne

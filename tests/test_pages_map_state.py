@@ -120,7 +120,8 @@ def test_a_1d_latent_is_drawn_as_a_strip_and_uploads_land_on_it(app_test, checkp
     no_errors(at)
     assert at.selectbox(key="map_method").value == "latent"
     assert at.selectbox(key="map_method").options == ["the latent code itself"]
-    assert "1-D latent" in captions(at) and "z1 across, one row per label" in captions(at)
+    assert "PCA, UMAP and t-SNE: a 1-D latent is drawn as itself" in captions(at)
+    assert "z1 across, one row per label" in captions(at)
     at.number_input(key="map_pick").set_value(3).run()
     no_errors(at)
     assert [s.value for s in at.main.subheader] == ["Image #3"]
@@ -144,7 +145,7 @@ def test_a_folder_of_two_pictures_gets_every_map_it_can_and_the_reason_for_the_r
     no_errors(at)
     offered = at.selectbox(key="map_method").options
     assert "t-SNE" not in offered and "UMAP" not in offered
-    assert "at least 17 images; this data set has 2" in captions(at) and "t-SNE needs at least 7 images" in captions(at)
+    assert "at least 17 images; this data set has 2" in captions(at) and "t-SNE: it needs at least 7 images" in captions(at)
     for title in offered:
         at.selectbox(key="map_method").set_value({"the latent code itself": "latent", "PCA": "pca"}[title]).run()
         no_errors(at)

@@ -63,16 +63,30 @@ def why_not(method: str, points: int, latent_dim: int, distinct: int) -> str | N
     if distinct < 2:
         return "every image has the same code, so there is nothing to spread out"
     if method == "umap" and points <= UMAP_NEIGHBOURS + 1:
-        return f"UMAP links each image to its {UMAP_NEIGHBOURS} nearest, so it needs at least {UMAP_NEIGHBOURS + 2} images; this data set has {points}"
+        return f"it links each image to its {UMAP_NEIGHBOURS} nearest, so it needs at least {UMAP_NEIGHBOURS + 2} images; this data set has {points}"
     if method == "tsne" and tsne_perplexity(points) < TSNE_MIN_PERPLEXITY:
         least = int(3 * TSNE_MIN_PERPLEXITY + 1)
-        return f"t-SNE needs at least {least} images for a perplexity of {TSNE_MIN_PERPLEXITY:g}; this data set has {points}"
+        return f"it needs at least {least} images for a perplexity of {TSNE_MIN_PERPLEXITY:g}; this data set has {points}"
     return None
 
 
 def method_options(methods: tuple[str, ...], points: int, latent_dim: int, distinct: int) -> list[MethodOption]:
     """Every method in `methods`, each offered or with the reason it is not."""
     return [MethodOption(method, why_not(method, points, latent_dim, distinct)) for method in methods]
+
+
+def not_offered_sentence(options: list[MethodOption], titles: dict[str, str]) -> str:
+    """One sentence naming every method not offered and why, methods with the same reason together
+    ("" when all are offered)."""
+    reasons: dict[str, list[str]] = {}
+    for option in options:
+        if not option.offered:
+            reasons.setdefault(option.reason, []).append(titles[option.method])
+    parts = []
+    for reason, names in reasons.items():
+        listed = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+        parts.append(f"{listed}: {reason}")
+    return ("Not offered for this model: " + "; ".join(parts) + ".") if parts else ""
 
 
 def default_method(latent_dim: int) -> str:
