@@ -367,9 +367,9 @@ def _projection_progress(store, future, method: str, dims, points: int) -> None:
     # would stand still or lie. What is known is shown: waiting or running, and for how long.
     running_for = store.running_for(method, dims)
     if running_for is None:
-        st.info(f"⏳ Waiting to compute the {title} map of {points:,} codes: other maps are being computed first "
-                "(two at a time on this server). It starts by itself.")
+        st.info(f"Waiting to compute the {title} map of {points:,} codes: other maps are being computed first "
+                "(two at a time on this server). It starts by itself.", icon="⏳")
     else:
-        st.info(f"⏳ Computing the {title} map of {points:,} codes: {running_for:.0f} s so far (once per model; then it "
-                f"is cached). {title} does not report its progress; the map appears by itself when it is done.")
+        st.info(f"Computing the {title} map of {points:,} codes: {running_for:.0f} s so far (once per model; then it "
+                f"is cached). {title} does not report its progress; the map appears by itself when it is done.", icon="⏳")
     st.caption("You can switch to PCA meanwhile; this keeps computing in the background.")

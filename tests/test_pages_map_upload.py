@@ -37,7 +37,7 @@ def open_page(at, page: str, model: str | None = None):
 def choose_projection(at, method_title: str):
     """Pick a projection; slow ones finish on a background thread, then the page is run again."""
     at.selectbox(key="map_method").set_value(method_title).run()
-    if any("compiling" in p.proto.text for p in at.get("progress")) or any("⏳" in i.value for i in at.info):
+    if any("compiling" in p.proto.text for p in at.get("progress")) or any(i.value.startswith(("Computing the", "Waiting to compute")) for i in at.info):
         assert wait_for_projections(timeout=300)
         at.run()
     return at
