@@ -281,32 +281,27 @@ def projection_picker(store, history: list[dict], with_split: bool = True) -> tu
     if choice["method"] not in methods:
         choice["method"] = methods[0]
     if st.session_state.get(_PICKER_MODEL_KEY) != model:
-        # Another model than on the last run: nothing the previous model's widgets held carries over.
+        # Another model than on the last run: nothing the previous model's widgets held carries over
+        # (a widget whose state is removed starts again from its index, this model's choice).
         for key in _PICKER_WIDGETS:
             st.session_state.pop(key, None)
         st.session_state[_PICKER_MODEL_KEY] = model
 
-    def start(key: str, value, valid) -> None:
-        # A widget's value may only be set before it is drawn; a value it holds already is the user's.
-        if st.session_state.get(key) not in valid:
-            st.session_state[key] = value
-
     columns = st.columns([2, 1, 1, 2] if with_split else [2, 1, 1])
-    start("map_method", choice["method"], methods)
-    method = columns[0].selectbox("Projection", methods, format_func=METHOD_TITLES.get, key="map_method")
+    # The widgets start from this model's stored choice (index=...); once drawn on a page they keep
+    # what the user picks, and the choice is stored back below for the other page and next time.
+    method = columns[0].selectbox("Projection", methods, index=methods.index(choice["method"]), format_func=METHOD_TITLES.get,
+                                  key="map_method")
     dims = None
     if method == "dims":
         options_dims = list(range(codes.latent_dim))
-        start("map_dim_x", choice["dims"][0], options_dims)
-        start("map_dim_y", choice["dims"][1], options_dims)
-        first = columns[1].selectbox("x axis", options_dims, format_func=lambda d: f"z{d + 1}", key="map_dim_x")
-        second = columns[2].selectbox("y axis", options_dims, format_func=lambda d: f"z{d + 1}", key="map_dim_y")
+        first = columns[1].selectbox("x axis", options_dims, index=choice["dims"][0], format_func=lambda d: f"z{d + 1}", key="map_dim_x")
+        second = columns[2].selectbox("y axis", options_dims, index=choice["dims"][1], format_func=lambda d: f"z{d + 1}", key="map_dim_y")
         dims = (first, second)
     split = choice["split"]
     if with_split:
         splits = ["all", "train", "test"]
-        start("map_split", split, splits)
-        split = columns[-1].radio("Images", splits, horizontal=True, key="map_split",
+        split = columns[-1].radio("Images", splits, index=splits.index(split), horizontal=True, key="map_split",
                                   format_func={"all": "train + test", "train": "train", "test": "test"}.get)
     missing = not_offered_sentence(options, METHOD_TITLES)
     if missing:
