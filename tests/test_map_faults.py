@@ -177,10 +177,13 @@ def test_the_shipped_maps_are_what_the_pinned_libraries_make(name):
     fresh = projection_module.encode_dataset(store.model, store.dataset)
     stored = _read_npz(store.folder / "codes.npz", store.fingerprint)
     assert stored is not None, f"{name}: the shipped codes are stale; run python -m vae.projection"
-    np.testing.assert_allclose(stored["mu"], fresh.mu, atol=1e-4)
+    np.testing.assert_allclose(stored["mu"], fresh.mu, atol=1e-4)  # the encoder: equal up to float rounding
+    # The refit behind uploads starts from the codes on disk, so the maps are recomputed from those
+    # (fresh codes differ in the last bits with the thread count, and UMAP's graph can notice).
+    codes = store.codes()
     for method in ("pca", "umap"):
         shipped = _read_npz(store.folder / f"{method}.npz", store.fingerprint)
-        made = compute_projection(fresh, method)
+        made = compute_projection(codes, method)
         width = float(np.ptp(shipped["coords"], axis=0).max())
         moved = np.abs(made.coords - shipped["coords"]).max()
         assert moved <= projection_module.REPRODUCED_WITHIN * width, f"{name} {method}: points move up to {moved:.3g}"
