@@ -50,7 +50,7 @@ def prior_circle_traces() -> list[go.Scatter]:
         x, y = _circle(radius)
         traces.append(go.Scatter(
             x=x, y=y, mode="lines", line=dict(color="black", width=1.5, dash="dash" if radius == 2 else "solid"),
-            name=f"prior {radius}σ ({PRIOR_MASS[radius]:.0%} of its mass)", hoverinfo="skip",
+            name=f"prior {radius}σ ({PRIOR_MASS[radius]:.0%})", hoverinfo="skip",
         ))
     return traces
 
@@ -113,8 +113,11 @@ def latent_map_figure(coords: np.ndarray, ids: np.ndarray, labels: np.ndarray, l
             hovertemplate=f"{name}<extra></extra>",
         ))
     figure.update_layout(
-        height=height, margin=dict(l=10, r=10, t=30, b=10),
-        legend=dict(itemsizing="constant", orientation="h", yanchor="bottom", y=1.01, x=0),
+        height=height, margin=dict(l=10, r=10, t=10, b=10),
+        # One column at the right: its size does not depend on the plot's width. A horizontal legend
+        # wraps into more rows when the window narrows, and the margin plotly made for it is not
+        # remade, so after a resize it covered the top of the map.
+        legend=dict(itemsizing="constant", orientation="v", yanchor="top", y=1, xanchor="left", x=1.02),
         xaxis_title=axis_titles[0], yaxis_title=axis_titles[1],
     )
     if prior_circles:
@@ -133,8 +136,10 @@ def posterior_figure(mu: np.ndarray, sigma: np.ndarray, height: int = 300) -> go
         figure.add_trace(go.Scatter(x=[mu[0]], y=[mu[1]], mode="markers", name="posterior mean",
                                     marker=dict(color="crimson", size=9)))
         reach = max(2.2, float(np.max(np.abs(mu) + sigma)) * 1.1)
-        figure.update_xaxes(range=[-reach, reach], title="z1")
-        figure.update_yaxes(range=[-reach, reach], title="z2", scaleanchor="x", scaleratio=1)
+        # Fixed ranges at one scale: the plot area shrinks to fit (constrain="domain"); with plotly's
+        # default the ranges grow instead, and keep growing with every resize of the window.
+        figure.update_xaxes(range=[-reach, reach], title="z1", constrain="domain")
+        figure.update_yaxes(range=[-reach, reach], title="z2", scaleanchor="x", scaleratio=1, constrain="domain")
     else:
         dims = [f"z{i + 1}" for i in range(len(mu))]
         figure.add_trace(go.Bar(x=dims, y=mu, error_y=dict(type="data", array=sigma, visible=True), name="mean ± σ",
@@ -142,7 +147,7 @@ def posterior_figure(mu: np.ndarray, sigma: np.ndarray, height: int = 300) -> go
         figure.add_hline(y=0, line_color="black", line_width=1)
         figure.update_yaxes(title="posterior mean ± one σ")
     figure.update_layout(height=height, margin=dict(l=10, r=10, t=10, b=10), showlegend=len(mu) == 2,
-                         legend=dict(orientation="h", y=-0.25))
+                         legend=dict(orientation="v", yanchor="top", y=1, xanchor="left", x=1.02))
     return figure
 
 
@@ -174,8 +179,12 @@ def manifold_figure(model: VAE, x_range: tuple[float, float], y_range: tuple[flo
     figure.add_layout_image(dict(source=picture, xref="x", yref="y", x=left, y=top, sizex=right - left, sizey=top - bottom,
                                  sizing="stretch", layer="below"))
     figure.add_traces(prior_circle_traces())
-    figure.update_xaxes(range=[left, right], title="z1", showgrid=False, zeroline=False)
-    figure.update_yaxes(range=[bottom, top], title="z2", showgrid=False, zeroline=False, scaleanchor="x", scaleratio=1)
+    # The picture fills exactly these ranges at one scale: the plot area shrinks to fit (constrain="domain").
+    # With plotly's default the ranges grow instead, and after the window is resized narrower and back
+    # they stay grown (the grid shrinks to a corner of wide empty axes).
+    figure.update_xaxes(range=[left, right], title="z1", showgrid=False, zeroline=False, constrain="domain")
+    figure.update_yaxes(range=[bottom, top], title="z2", showgrid=False, zeroline=False, scaleanchor="x", scaleratio=1,
+                        constrain="domain")
     figure.update_layout(height=height, margin=dict(l=10, r=10, t=30, b=10), showlegend=False,
                          plot_bgcolor="white")
     return figure

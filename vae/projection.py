@@ -22,6 +22,7 @@ so `start_umap_warmup()` does that on a tiny array on a daemon thread when the s
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import hashlib
 import os
@@ -39,11 +40,13 @@ import numpy as np
 import torch
 
 from vae.losses import elbo_parts
+from vae.map_options import MethodOption, distinct_codes, method_options, tsne_perplexity, why_not
 from vae.models import VAE
+from vae.neighbours import neighbours_of_members
 
 METHODS = ("latent", "dims", "pca", "umap", "tsne")
 METHOD_TITLES = {
-    "latent": "the latent code itself (2-D)",
+    "latent": "the latent code itself",
     "dims": "two latent dimensions",
     "pca": "PCA",
     "umap": "UMAP",
@@ -51,10 +54,13 @@ METHOD_TITLES = {
 }
 SLOW_METHODS = ("umap", "tsne")
 MAX_POINTS = 10_000  # larger data sets are mapped through a seeded random subset of this size
-CACHE_VERSION = 1  # bump when a method's settings change, so old files on disk are recomputed
+CACHE_VERSION = 2  # bump when a method's settings change, so old files on disk are recomputed
 UMAP_SETTINGS = {"n_neighbors": 15, "min_dist": 0.1, "n_epochs": 200, "random_state": 0}
 TSNE_SETTINGS = {"perplexity": 30.0, "init": "pca", "random_state": 0}
 NEIGHBOURS_FOR_PLACING = 5
+# A refitted UMAP replaces nothing on screen; it lends its transform to the map read from disk
+# only when it reproduces that map to within this share of the map's width.
+REPRODUCED_WITHIN = 1e-3
 
 
 class ProjectionError(RuntimeError):
@@ -85,6 +91,15 @@ class LatentCodes:
     def __len__(self) -> int:
         return int(self.mu.shape[0])
 
+    @functools.cached_property
+    def distinct(self) -> int:
+        """How many different codes there are (images with identical codes count once)."""
+        return distinct_codes(self.mu)
+
+    def options(self) -> list[MethodOption]:
+        """Every projection method, offered or with the sentence saying why not (`vae.map_options`)."""
+        return method_options(METHODS, len(self), self.latent_dim, self.distinct)
+
     def rows_of(self, which: str) -> np.ndarray:
         """Global ids of the "train", "test" or "all" rows."""
         if which == "all":
@@ -92,14 +107,16 @@ class LatentCodes:
         return np.flatnonzero(self.split == {"train": 0, "test": 1}[which])
 
     def nearest(self, mu: np.ndarray, k: int = NEIGHBOURS_FOR_PLACING) -> tuple[np.ndarray, np.ndarray]:
-        """(ids, distances), each (M, k): the k codes nearest to each row of mu (M, D), Euclidean."""
-        mu = np.atleast_2d(np.asarray(mu, dtype=np.float32))
+        """(ids, distances), each (M, min(k, N)): the codes nearest to each row of mu (M, D), Euclidean,
+        nearest first; codes at equal distance (twins) in id order."""
+        mu = np.atleast_2d(np.asarray(mu, dtype=np.float64))
+        codes = self.mu.astype(np.float64)
         k = min(k, len(self))
-        # |a - b|^2 = |a|^2 - 2ab + |b|^2; the data sets here are small enough for one matrix product.
-        squared = (mu**2).sum(1, keepdims=True) - 2.0 * mu @ self.mu.T + (self.mu**2).sum(1)[None, :]
-        ids = np.argpartition(squared, k - 1, axis=1)[:, :k]
-        order = np.take_along_axis(squared, ids, axis=1).argsort(axis=1)
-        ids = np.take_along_axis(ids, order, axis=1)
+        # |a - b|^2 = |a|^2 - 2ab + |b|^2 in float64: in float32 the cancellation blurs the order of
+        # close neighbours; the data sets here are small enough for one matrix product.
+        squared = (mu**2).sum(1, keepdims=True) - 2.0 * mu @ codes.T + (codes**2).sum(1)[None, :]
+        squared = np.maximum(squared, 0.0)
+        ids = np.argsort(squared, axis=1, kind="stable")[:, :k]
         distances = np.sqrt(np.maximum(np.take_along_axis(squared, ids, axis=1), 0.0))
         return ids, distances
 
@@ -111,17 +128,41 @@ def _subset(n: int, limit: int = MAX_POINTS) -> np.ndarray | None:
     return np.sort(np.random.default_rng(0).choice(n, size=limit, replace=False))
 
 
+def encoded_rows(sizes: tuple[int, int], max_points: int = MAX_POINTS) -> list[np.ndarray]:
+    """The rows of the train and test splits (of these sizes) that a map encodes: all of them, or a
+    seeded share of each when there are more than `max_points` in all."""
+    total = sum(sizes)
+    share = max_points / total if total > max_points else 1.0
+    rows = []
+    for size in sizes:
+        keep = _subset(size, max(1, int(size * share)))
+        rows.append(np.arange(size) if keep is None else keep)
+    return rows
+
+
+def data_fingerprint(dataset, max_points: int = MAX_POINTS) -> str:
+    """Identifies the images a map is made of: a hash of the encoded images, their labels and the
+    split sizes. A `folder:` set can change under a checkpoint (pictures added or removed); its old
+    codes would then point at other images, or past the end."""
+    splits = [dataset.split("train"), dataset.split("test")]
+    digest = hashlib.sha256(repr([tuple(images.shape) for images, _ in splits]).encode())
+    for (images, labels), rows in zip(splits, encoded_rows((len(splits[0][0]), len(splits[1][0])), max_points)):
+        picked = torch.from_numpy(rows)
+        digest.update(np.ascontiguousarray(images[picked].float().numpy()).tobytes())
+        digest.update(b"-" if labels is None else np.ascontiguousarray(labels[picked].numpy()).tobytes())
+    return digest.hexdigest()[:32]
+
+
 @torch.no_grad()
 def encode_dataset(model: VAE, dataset, batch_size: int = 500, max_points: int = MAX_POINTS) -> LatentCodes:
     """Encode train and test images of `dataset` (at most `max_points` in all, seeded) with `model`."""
     train_images, train_labels = dataset.split("train")
     test_images, test_labels = dataset.split("test")
     total = len(train_images) + len(test_images)
-    share = max_points / total if total > max_points else 1.0
+    rows = encoded_rows((len(train_images), len(test_images)), max_points)
     parts = []
     for split_id, (images, labels) in enumerate(((train_images, train_labels), (test_images, test_labels))):
-        keep = _subset(len(images), max(1, int(len(images) * share)))
-        index = np.arange(len(images)) if keep is None else keep
+        index = rows[split_id]
         mus, sigmas, nelbos = [], [], []
         for start in range(0, len(index), batch_size):
             batch = images[torch.from_numpy(index[start:start + batch_size])].float()
@@ -163,6 +204,7 @@ class Projection:
     pca_mean: np.ndarray | None = None
     pca_components: np.ndarray | None = None
     reducer: object | None = field(default=None, repr=False)  # a fitted UmapMap, only in memory
+    refit_moved: float | None = None  # map units a UMAP refit moved points from this map (then it is not used)
 
     @property
     def title(self) -> str:
@@ -171,6 +213,10 @@ class Projection:
     def place(self, mu: np.ndarray, codes: LatentCodes) -> Placed:
         """Map positions of new posterior means mu (M, D) on this projection."""
         mu = np.atleast_2d(np.asarray(mu, dtype=np.float32))
+        if self.method == "latent" and mu.shape[1] == 1:
+            coords = np.column_stack([mu[:, 0], np.full(len(mu), STRIP_NEW_ROW, dtype=np.float32)])
+            return Placed(coords, "exact", f"Placed exactly along z1 (across); a new image has no label, so it sits on "
+                                           f"its own row at {STRIP_NEW_ROW:g}.")
         if self.method in ("latent", "dims"):
             return Placed(mu[:, list(self.dims)], "exact", "Placed exactly: the map's axes are latent dimensions.")
         if self.method == "pca":
@@ -181,7 +227,13 @@ class Projection:
         ids, distances = codes.nearest(mu)
         weights = 1.0 / (distances + 1e-6)
         coords = (self.coords[ids] * weights[..., None]).sum(1) / weights.sum(1, keepdims=True)
-        why = "t-SNE cannot place new points" if self.method == "tsne" else "this UMAP map has no fitted transform in memory"
+        if self.method == "tsne":
+            why = "t-SNE cannot place new points"
+        elif self.refit_moved is not None:
+            why = (f"UMAP fitted again here does not reproduce this saved map (points would move up to "
+                   f"{self.refit_moved:.2g} units; other library versions made it), and the map you see must not move")
+        else:
+            why = "this UMAP map has no fitted transform in memory"
         return Placed(coords.astype(np.float32), "nearest",
                       f"Placed by nearest neighbours: {why}, so each new point sits at the distance-weighted mean "
                       f"map position of its {ids.shape[1]} nearest data set codes in latent space.")
@@ -200,11 +252,17 @@ def projection_key(method: str, dims: tuple[int, int] | None = None) -> str:
 def compute_projection(codes: LatentCodes, method: str, dims: tuple[int, int] | None = None) -> Projection:
     """Project every code in `codes` with `method` (see the module docstring); no caching here."""
     key = projection_key(method, dims)
+    reason = why_not(method, len(codes), codes.latent_dim, codes.distinct)
+    if reason is not None:
+        title = METHOD_TITLES[method]
+        raise ProjectionError(f"{title[0].upper()}{title[1:]} is not offered for these codes: {reason}.")
     started = time.perf_counter()
     mu = codes.mu
-    if method == "latent":
-        if codes.latent_dim != 2:
-            raise ProjectionError(f"The latent code is {codes.latent_dim}-D; 'latent itself' needs a 2-D latent. Use PCA, UMAP or t-SNE.")
+    if method == "latent" and codes.latent_dim == 1:
+        projection = Projection(method, key, strip_coords(mu[:, 0], codes.labels), ("z1", "label (rows spread a little)"),
+                                note="A 1-D latent drawn as itself: z1 across, one row per label (spread a little so "
+                                     "that images with close codes stay visible).", dims=(0,))
+    elif method == "latent":
         projection = Projection(method, key, mu.copy(), ("z1", "z2"), dims=(0, 1))
     elif method == "dims":
         first, second = int(dims[0]), int(dims[1])
@@ -215,8 +273,6 @@ def compute_projection(codes: LatentCodes, method: str, dims: tuple[int, int] | 
         with _import_lock:
             from sklearn.decomposition import PCA
 
-        if codes.latent_dim < 2:
-            raise ProjectionError("PCA to 2-D needs at least a 2-D latent.")
         pca = PCA(n_components=2, random_state=0).fit(mu)
         ratio = tuple(float(r) for r in pca.explained_variance_ratio_)
         projection = Projection(
@@ -232,7 +288,7 @@ def compute_projection(codes: LatentCodes, method: str, dims: tuple[int, int] | 
         with _import_lock:
             from sklearn.manifold import TSNE
 
-        perplexity = min(TSNE_SETTINGS["perplexity"], max(2.0, (len(mu) - 1) / 3.0))
+        perplexity = tsne_perplexity(len(mu))
         coords = TSNE(n_components=2, perplexity=perplexity, init=TSNE_SETTINGS["init"],
                       random_state=TSNE_SETTINGS["random_state"]).fit_transform(mu)
         projection = Projection(method, key, coords.astype(np.float32), ("t-SNE 1", "t-SNE 2"),
@@ -240,6 +296,16 @@ def compute_projection(codes: LatentCodes, method: str, dims: tuple[int, int] | 
                                      "new points cannot be transformed and are placed by nearest neighbours.")
     projection.seconds = time.perf_counter() - started
     return projection
+
+
+STRIP_NEW_ROW = -1.0  # the row of a 1-D strip where new (unlabelled) images are placed
+
+
+def strip_coords(z: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """A 1-D latent as a strip (N, 2): z (N,) across, and up each image's label (N,) (0 for none)
+    plus a seeded spread of +-0.3, so that images with equal codes do not hide one another."""
+    spread = np.random.default_rng(0).uniform(-0.3, 0.3, size=len(z))
+    return np.column_stack([z, np.maximum(labels, 0) + spread]).astype(np.float32)
 
 
 def _umap_note() -> str:
@@ -259,20 +325,17 @@ class UmapMap:
 
     def __init__(self, mu: np.ndarray):
         with _import_lock:  # imported here: it takes seconds, and numba compiles on first use
+            import sklearn.neighbors  # noqa: F401  (used by vae.neighbours)
             import umap
-            from sklearn.neighbors import NearestNeighbors
 
         self.k = UMAP_SETTINGS["n_neighbors"]
         if len(mu) <= self.k + 1:
             raise ProjectionError(f"UMAP needs more than {self.k + 1} points.")
         self.size = len(mu)
-        self.neighbours = NearestNeighbors(n_neighbors=self.k + 1).fit(mu)
-        distances, ids = self.neighbours.kneighbors(mu)
-        # Drop each point itself. Among identical codes (shapes' symmetric twins) it need not come first,
-        # and a self-edge left in makes UMAP refuse the graph; where it is missing, drop the farthest.
-        not_self = ids != np.arange(len(ids))[:, None]
-        keep = np.where(not_self.all(axis=1, keepdims=True), np.arange(self.k + 1) < self.k, not_self)
-        graph = self._sparse(distances[keep].reshape(-1, self.k), ids[keep].reshape(-1, self.k))
+        # Each point's neighbours other than itself, found by id: with twins (identical codes) a
+        # twin can come first, and UMAP refuses a point listed at any distance from itself.
+        self.neighbours, distances, ids = neighbours_of_members(mu, self.k)
+        graph = self._sparse(distances, ids)
         graph = graph.maximum(graph.T).tocsr()  # UMAP wants a symmetric matrix
         with warnings.catch_warnings():
             # "n_jobs overridden by setting random_state": the seed is on purpose (a reproducible map).
@@ -493,13 +556,15 @@ class ProjectionStore:
         self.model = model
         self.dataset = dataset
         self.max_points = max_points
-        self.fingerprint = weights_fingerprint(self.path)
+        # The weights and the images: a folder set that changed under the checkpoint makes new maps.
+        self.fingerprint = f"{weights_fingerprint(self.path)}:{data_fingerprint(dataset, max_points)}"
         self.disk_error: str | None = None  # why the cache could not be written, if it could not
         self._guard = threading.Lock()
         self._locks: dict[str, threading.Lock] = {}
         self._codes: LatentCodes | None = None
         self._projections: dict[str, Projection] = {}
         self._jobs: dict[str, Future] = {}
+        self._job_started: dict[str, float] = {}  # when a background job began running (time.monotonic)
 
     def _lock(self, key: str) -> threading.Lock:
         with self._guard:
@@ -528,15 +593,27 @@ class ProjectionStore:
             if self._codes is None:
                 stored = _read_npz(self.folder / "codes.npz", self.fingerprint)
                 fields = ("mu", "sigma", "labels", "split", "index", "neg_elbo", "total_images")
+                codes = None
                 if stored is not None and all(name in stored for name in fields) and stored["mu"].ndim == 2 \
                         and stored["mu"].shape[1] == self.model.config.latent_dim:
                     codes = LatentCodes(**{name: stored[name] for name in fields[:-1]}, total_images=int(stored["total_images"]))
-                else:
+                    if not self._codes_fit_dataset(codes):
+                        codes = None
+                if codes is None:
                     codes = encode_dataset(self.model, self.dataset, max_points=self.max_points)
                     self._save("codes", {name: getattr(codes, name) for name in fields[:-1]}
                                | {"total_images": np.array(codes.total_images)})
                 self._codes = codes
         return self._codes
+
+    def _codes_fit_dataset(self, codes: LatentCodes) -> bool:
+        """Whether every code's (split, row) names an image of this data set."""
+        for split_id, name in enumerate(("train", "test")):
+            size = len(self.dataset.split(name)[0])
+            rows = codes.index[codes.split == split_id]
+            if len(rows) and not (0 <= rows.min() and rows.max() < size):
+                return False
+        return True
 
     def cached(self, method: str, dims: tuple[int, int] | None = None) -> Projection | None:
         """The projection if it is in memory already, else None (never computes)."""
@@ -571,8 +648,19 @@ class ProjectionStore:
         with self._guard:
             job = self._jobs.get(key)
             if job is None or (job.done() and job.exception() is not None):
-                job = self._jobs[key] = _submit(self.projection, method, dims)
+                self._job_started.pop(key, None)
+                job = self._jobs[key] = _submit(self._run_job, key, method, dims)
             return job
+
+    def _run_job(self, key: str, method: str, dims) -> Projection:
+        self._job_started[key] = time.monotonic()
+        return self.projection(method, dims)
+
+    def running_for(self, method: str, dims: tuple[int, int] | None = None) -> float | None:
+        """Seconds the background job of this projection has been running, or None while it waits
+        for a worker (or when there is no job)."""
+        started = self._job_started.get(projection_key(method, dims))
+        return None if started is None else time.monotonic() - started
 
     def _load(self, key: str, method: str, codes: LatentCodes) -> Projection | None:
         if method not in ("pca", "umap", "tsne"):
@@ -598,42 +686,61 @@ class ProjectionStore:
         return projection
 
     def umap_with_transform(self) -> Projection:
-        """The UMAP projection with a fitted reducer (refitted, same seed, when it came from disk)."""
+        """The UMAP projection with a fitted reducer (refitted, same seed, when it came from disk),
+        its coordinates always those first shown; `refit_moved` set instead when a refit does not
+        reproduce them."""
         projection = self.projection("umap")
         if projection.reducer is not None:
             return projection
         with self._lock("umap"):
             current = self._projections["umap"]
-            if current.reducer is None:
-                codes = self.codes()
-                refit = compute_projection(codes, "umap")
-                # The seeded fit reproduces the saved map; should numba or the platform differ,
-                # the refit's own coordinates are kept, so the transform and the map agree.
-                self._projections["umap"] = refit
-                current = refit
+            if current.reducer is None and current.refit_moved is None:
+                refit = compute_projection(self.codes(), "umap")
+                # What a student looks at never moves: the refit only lends its transform to the
+                # map on screen, and only when it reproduces that map (the same seed on the same
+                # library versions does, exactly). Otherwise uploads are placed by nearest neighbours.
+                moved = float(np.abs(refit.coords - current.coords).max())
+                width = float(np.ptp(current.coords, axis=0).max()) or 1.0
+                if moved <= REPRODUCED_WITHIN * width:
+                    current = dataclasses.replace(current, reducer=refit.reducer)
+                else:
+                    current = dataclasses.replace(current, refit_moved=moved)
+                self._projections["umap"] = current
         return current
 
     def place(self, projection: Projection, mu: np.ndarray) -> Placed:
         """New posterior means (M, D) on `projection` (UMAP refits when its reducer is not in memory)."""
-        if projection.method == "umap" and projection.reducer is None:
+        if projection.method == "umap" and projection.reducer is None and projection.refit_moved is None:
             projection = self.umap_with_transform()
         return projection.place(mu, self.codes())
 
     @torch.no_grad()
     def images(self, ids) -> torch.Tensor:
-        """Data set images (N, C, H, W) of global map ids."""
+        """Data set images (N, C, H, W) of global map ids.
+
+        Raises ProjectionError for an id that is not on the map or whose image is not in the data set.
+        """
         codes = self.codes()
         ids = np.asarray(ids, dtype=np.int64).reshape(-1)
         out = []
         for i in ids:
+            if not 0 <= i < len(codes):
+                raise ProjectionError(f"There is no image #{i} on this map; its numbers run from 0 to {len(codes) - 1}.")
             images, _ = self.dataset.split("train" if codes.split[i] == 0 else "test")
-            out.append(images[int(codes.index[i])])
+            row = int(codes.index[i])
+            if not 0 <= row < len(images):  # never a stale row of another version of the data set
+                raise ProjectionError(f"Image #{i} is not in this data set any more; reload the page to map it again.")
+            out.append(images[row])
         return torch.stack(out) if out else torch.empty((0, *self.model.config.image_shape))
 
     @torch.no_grad()
     def reconstructions(self, ids) -> torch.Tensor:
-        """Images (N, C, H, W) decoded from the posterior means of global map ids."""
-        mu = torch.from_numpy(self.codes().mu[np.asarray(ids, dtype=np.int64).reshape(-1)])
+        """Images (N, C, H, W) decoded from the posterior means of global map ids (ProjectionError off the map)."""
+        codes = self.codes()
+        ids = np.asarray(ids, dtype=np.int64).reshape(-1)
+        if len(ids) and not (0 <= ids.min() and ids.max() < len(codes)):
+            raise ProjectionError(f"There is no image #{int(ids.max())} on this map; its numbers run from 0 to {len(codes) - 1}.")
+        mu = torch.from_numpy(codes.mu[ids])
         return self.model.decode_images(mu)
 
 
@@ -661,8 +768,10 @@ def main(argv: list[str] | None = None) -> int:
         started = time.perf_counter()
         codes = store.codes()
         print(f"{path.name}: {len(codes):,} codes ({time.perf_counter() - started:.1f} s)")
+        options = {option.method: option for option in codes.options()}
         for method in args.methods:
-            if method == "pca" and codes.latent_dim < 2:
+            if not options[method].offered:
+                print(f"{path.name}: {method} not offered: {options[method].reason}")
                 continue
             projection = store.projection(method)
             print(f"{path.name}: {method} ({projection.source}, {projection.seconds:.1f} s)")

@@ -8,7 +8,6 @@ from vae import maps
 from vae.disentangle import factors_of_rows, is_categorical
 from vae.projection import umap_warmup_status
 
-SELECTED = "map_selected_id"
 CHART = "latent_map_chart"
 
 st.title("Latent map")
@@ -23,7 +22,8 @@ checkpoint = ui.require_checkpoint()
 store = ui.projection_store(checkpoint)
 codes = store.codes()
 dataset = store.dataset
-method, dims, split = ui.projection_picker(codes.latent_dim)
+model = ui.map_model_key(store)  # the picked point and the projection belong to this model
+method, dims, split = ui.projection_picker(store, checkpoint.config["history"])
 
 warmup = umap_warmup_status()
 if warmup.ready:
@@ -49,21 +49,23 @@ if store.disk_error:
     st.caption(store.disk_error)
 
 
-def _pick_from_chart() -> None:
-    picked = maps.selected_id((st.session_state.get(CHART) or {}).get("selection", {}).get("points", []))
+def _pick(picked: int | None, for_model: str = model) -> None:
     if picked is not None:
-        st.session_state[SELECTED] = picked
+        st.session_state.setdefault(ui.MAP_SELECTED_KEY, {})[for_model] = int(picked)
+
+
+def _pick_from_chart() -> None:
+    _pick(maps.selected_id((st.session_state.get(CHART) or {}).get("selection", {}).get("points", [])))
 
 
 def _pick_from_number() -> None:
-    if st.session_state.get("map_pick") is not None:
-        st.session_state[SELECTED] = int(st.session_state["map_pick"])
+    _pick(st.session_state.get("map_pick"))
 
 
-selected = st.session_state.get(SELECTED)
+selected = st.session_state.get(ui.MAP_SELECTED_KEY, {}).get(model)
 if selected is not None and not 0 <= selected < len(codes):
     selected = None
-is_2d_latent = projection.method == "latent"
+is_2d_latent = projection.method == "latent" and codes.latent_dim == 2
 ellipse = (codes.mu[selected], codes.sigma[selected]) if selected is not None and is_2d_latent else None
 
 factors = factors_of_rows(dataset, codes.split, codes.index)  # ground truth that travels with the data set ({} for most)

@@ -45,7 +45,7 @@ if not items:
     st.stop()
 
 st.subheader("Where they land")
-method, dims, split = ui.projection_picker(codes.latent_dim, with_split=False)
+method, dims, split = ui.projection_picker(store, checkpoint.config["history"], with_split=False)
 projection = ui.wait_for_projection(store, method, dims)
 
 prepared, stars = [], []
@@ -67,7 +67,7 @@ for name, item in prepared:
 if projection is not None and stars:
     rows = codes.rows_of("all")
     figure = maps.latent_map_figure(projection.coords, rows, codes.labels, dataset.label_names, projection.axis_titles,
-                                    prior_circles=projection.method == "latent", new_points=stars)
+                                    prior_circles=projection.method == "latent" and codes.latent_dim == 2, new_points=stars)
     st.plotly_chart(figure, width="stretch", key="upload_map")
     notes = {report.placed.note for _, _, report in reports if report.placed is not None}
     for note in sorted(notes):
