@@ -1,5 +1,7 @@
 """Train: settings, a background run, and live curves, reconstructions and KL per dimension."""
 
+from dataclasses import replace
+
 import streamlit as st
 
 import ui
@@ -10,12 +12,17 @@ from vae.datasets_extra import FOLDER_COLORS, FOLDER_SIZES
 from vae.devices import available_devices, resolve_device
 from vae.images import image_grid
 from vae.models import ARCHITECTURES, LIKELIHOODS, MAX_LATENT_DIM
+from vae.serving import JobLimitError, delete_model, student_models
+from vae.settings import server_folders
+from vae.text import markdown_literal, plain, public_dataset_name
 from vae.train import TrainConfig, TrainConfigError
 
 JOB_KEY = ui.TRAIN_JOB_KEY
 names = dataset_names()
 ANNOUNCED_KEY = "train_announced"
 manager = jobs.shared_manager()
+settings = ui.settings()
+me, teacher = ui.session_owner(), ui.is_teacher()
 
 st.title("Train a VAE")
 st.write(
@@ -36,26 +43,41 @@ def suggest_name() -> None:
     st.session_state["train_name"] = manager.suggest_name(f"{st.session_state.get('train_dataset', names[0])}-run")
 
 
+def mine(view: jobs.JobView) -> bool:
+    return view.owner == me or teacher
+
+
+def stop_run(job_id: str) -> None:
+    try:
+        manager.stop(job_id, by=me, teacher=teacher)
+    except jobs.JobPermissionError as error:
+        st.session_state["train_refused"] = str(error)
+
+
 def draw_run(job: jobs.Job) -> None:
     """Everything about one run, read from one snapshot of it."""
     view = job.view()
     model = view.model
     st.subheader(f"Run: {view.name}")
-    st.caption(f"{view.dataset} · {model['arch']} · z = {model['latent_dim']} · {model['likelihood']} · "
+    if not mine(view):  # someone shared the link: they may watch, not act, and its messages stay theirs
+        st.caption(f"Started by {plain(view.owner_name, 40) or 'another session'}; only they or the teacher can stop it.")
+        view = replace(view, message=f"This run is {view.status}.")
+    st.caption(f"{public_dataset_name(view.dataset)} · {model['arch']} · z = {model['latent_dim']} · {model['likelihood']} · "
                f"beta = {view.train['beta']:g} · {view.epochs} epochs · batch {view.train['batch_size']} · "
                f"lr {view.train['lr']:g} · seed {view.train['seed']} · {view.device or view.train['device']}")
+    # Messages can quote what someone typed (a folder, a name): shown as typed, never as Markdown.
     if view.status == jobs.QUEUED:
-        st.info(jobs.progress_text(view))
+        st.info(markdown_literal(jobs.progress_text(view)))
     elif view.status == jobs.RUNNING:
-        st.progress(view.fraction, text=jobs.progress_text(view))
+        st.progress(view.fraction, text=markdown_literal(jobs.progress_text(view)))
     elif view.status == jobs.FINISHED:
-        st.success(view.message)
+        st.success(markdown_literal(view.message))
     elif view.status == jobs.ERROR:
-        st.error(view.message)
-    else:  # stopped, or refused for NaN
-        st.warning(view.message)
-    if not view.done:
-        st.button("Stop", key=f"stop_{view.id}", on_click=manager.stop, args=(view.id,),
+        st.error(markdown_literal(view.message))
+    else:  # stopped, interrupted, or refused for NaN
+        st.warning(markdown_literal(view.message))
+    if not view.done and mine(view):
+        st.button("Stop", key=f"stop_{view.id}", on_click=stop_run, args=(view.id,),
                   help="Ends the run after the current step and saves the last complete epoch.")
     if view.last_step and not view.done:
         recon, kl, total = st.columns(3)
@@ -74,7 +96,7 @@ def draw_run(job: jobs.Job) -> None:
         bars.caption("KL per latent dimension on the test set, last complete epoch. Grey bars are dimensions "
                      "the model does not use: their q(z|x) has collapsed onto the prior.")
     announced = st.session_state.setdefault(ANNOUNCED_KEY, set())
-    if view.done and view.id not in announced:
+    if view.done and view.id not in announced and view.owner == me:
         announced.add(view.id)
         if view.checkpoint is not None:
             # A full rerun, so the sidebar picker lists the new checkpoint and selects it.
@@ -99,7 +121,7 @@ if current is not None:
     else:
         live_run(current.id)
 elif job_id:
-    st.info("That run is not known to this server (it was restarted); its checkpoint, if saved, is in the picker.")
+    st.info("That run is not known to this server; its checkpoint, if saved, is in the picker.")
 
 # ---- a new run
 running = current is not None and current.status not in jobs.DONE
@@ -109,16 +131,23 @@ with st.expander("New run", expanded=not running):
     if "train_name" not in st.session_state:
         suggest_name()
     entry = REGISTRY[base]
-    folder_path = data_dir = ""
+    folder_path = None
     if entry.prefix:
+        # Only folders the operator configured, offered as a choice: nobody types a server path.
+        offered = server_folders(settings.folder_roots) if teacher else []
         path_column, size_column, colour_column = st.columns([4, 1, 1])
-        folder_path = path_column.text_input("Image folder on this server", key="train_folder", placeholder="/path/to/images",
-                                             help="One subfolder per label (torchvision's ImageFolder layout), or a flat folder.")
+        if offered:
+            folder_path = path_column.selectbox("Image folder on this server", offered, key="train_folder",
+                                                format_func=lambda path: path.name or str(path),
+                                                help="One subfolder per label (torchvision's ImageFolder layout), or a flat folder.")
+        elif teacher:
+            path_column.info("This server offers no folders (the operator sets LATENT_LAB_FOLDER_ROOTS).")
+        else:
+            path_column.info("Only the teacher can train on the server's folders.")
         folder_size = size_column.selectbox("Resize to", FOLDER_SIZES, key="train_folder_size", format_func=lambda s: f"{s}×{s}")
         folder_colour = colour_column.selectbox("Colour", FOLDER_COLORS, key="train_folder_colour")
     elif not entry.embedded:
-        data_dir = st.text_input("Data folder", key="train_data_dir", placeholder="leave empty for the default folder",
-                                 help="Where the files are, or where they are downloaded to when the server is online.")
+        st.caption("Read from the server's data folder, or downloaded into it when the server is online.")
     devices = ["auto", *available_devices()]
     with st.form("train_form"):
         left, middle, right = st.columns(3)
@@ -140,26 +169,33 @@ with st.expander("New run", expanded=not running):
         middle.caption(f"auto picks **{resolve_device('auto')}** on this server.")
         name = right.text_input("Checkpoint name", key="train_name", max_chars=64,
                                 help="Letters, digits, - and _. The model is saved under this name when the run ends.")
-        overwrite = right.checkbox("Replace a checkpoint of the same name", key="train_overwrite")
+        overwrite = right.checkbox("Replace a checkpoint of the same name", key="train_overwrite",
+                                   help="Only a model you trained in this session (the teacher: any model).")
+        owner_name = left.text_input("Your name (optional)", key="train_owner_name", max_chars=40,
+                                     help="Shown beside your runs in the list every student sees.")
         start = st.form_submit_button("Start training", type="primary", key="train_start")
 
 if start:
-    dataset = f"{base}:{folder_path.strip()}?size={folder_size}&color={folder_colour}" if entry.prefix else base
     try:
         validate_name(name.strip())
-        if entry.prefix and not folder_path.strip():
-            raise TrainConfigError("Name the image folder to train on.")
-        config = TrainConfig(dataset=dataset, data_dir=data_dir.strip() or None, epochs=int(epochs),
+        if entry.prefix and folder_path is None:
+            raise TrainConfigError("Choose one of the server's image folders to train on.")
+        dataset = f"{base}:{folder_path}?size={folder_size}&color={folder_colour}" if entry.prefix else base
+        config = TrainConfig(dataset=dataset, data_dir=None, epochs=int(epochs),
                              batch_size=int(batch_size), lr=float(lr), beta=float(beta), warmup_epochs=float(warmup),
                              seed=int(seed), device=device)
         job = manager.submit(name.strip(), {"arch": arch, "latent_dim": int(latent_dim), "likelihood": likelihood},
-                             config, root=default_root(), overwrite=overwrite)
-    except (CheckpointError, TrainConfigError) as error:
-        st.error(str(error))
+                             config, root=default_root(), overwrite=overwrite, owner=me, owner_name=plain(owner_name, 40),
+                             teacher=teacher, limits=settings)
+    except (CheckpointError, TrainConfigError, JobLimitError, jobs.JobPermissionError) as error:
+        st.error(markdown_literal(error))
     else:
         open_run(job.id)
         st.session_state.pop("train_name", None)  # the next run gets a fresh suggested name
+        st.session_state.pop("train_overwrite", None)  # replacing is asked for each time, never carried over
         st.rerun()
+if refused := st.session_state.pop("train_refused", None):
+    st.error(refused)
 
 # ---- every run this server knows, so any run (and its checkpoint) can be found again
 runs = manager.jobs()
@@ -167,6 +203,30 @@ if runs:
     with st.expander(f"Runs on this server ({len(runs)})"):
         for job in runs:
             view = job.view()
-            text, button = st.columns([5, 1])
-            text.markdown(f"**{view.name}** · {view.dataset} · {view.status} · {jobs.progress_text(view) if not view.done else view.message}")
-            button.button("Show", key=f"show_{view.id}", on_click=open_run, args=(view.id,), disabled=view.id == job_id)
+            text, show, stop = st.columns([6, 1, 1])
+            # st.text, not Markdown: a name typed by one student is shown to the others exactly as typed.
+            who = plain(view.owner_name, 40) or ("you" if view.owner == me else "a student" if view.owner else "a script")
+            detail = (jobs.progress_text(view) if not view.done else view.message) if mine(view) else view.status
+            text.text(f"{view.name} · {who} · {public_dataset_name(view.dataset)} · {view.status} · {plain(detail)}")
+            if mine(view):
+                show.button("Show", key=f"show_{view.id}", on_click=open_run, args=(view.id,), disabled=view.id == job_id)
+                if not view.done:
+                    stop.button("Stop", key=f"list_stop_{view.id}", on_click=stop_run, args=(view.id,))
+
+# ---- the teacher: unlock, and clean up students' models when their space runs out
+with st.expander("Teacher", expanded=teacher):
+    ui.teacher_unlock()
+    if teacher:
+        models = student_models(manager.jobs())
+        used = sum(size for _, size in models)
+        st.write(f"Students' models use {used / 2**20:,.1f} MB of {settings.student_quota_mb:g} MB. Oldest first:")
+        for job, size in models[:20]:
+            text, button = st.columns([6, 1])
+            text.text(f"{job.name} · {plain(job.owner_name, 40) or 'a student'} · {size / 2**20:,.1f} MB")
+            if button.button("Delete", key=f"delete_{job.id}"):
+                try:
+                    delete_model(manager, job.id, teacher)
+                except (CheckpointError, jobs.JobPermissionError) as error:
+                    st.error(markdown_literal(error))
+                else:
+                    st.rerun()
