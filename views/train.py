@@ -60,7 +60,7 @@ def draw_run(job: jobs.Job) -> None:
     model = view.model
     st.subheader(f"Run: {view.name}")
     if not mine(view):  # someone shared the link: they may watch, not act, and its messages stay theirs
-        st.caption(f"Started by {plain(view.owner_name, 40) or 'another session'}; only they or the teacher can stop it.")
+        st.caption(f"Started by {markdown_literal(plain(view.owner_name, 60)) or 'another session'}; only they or the teacher can stop it.")
         view = replace(view, message=f"This run is {view.status}.")
     st.caption(f"{public_dataset_name(view.dataset)} · {model['arch']} · z = {model['latent_dim']} · {model['likelihood']} · "
                f"beta = {view.train['beta']:g} · {view.epochs} epochs · batch {view.train['batch_size']} · "
@@ -171,7 +171,7 @@ with st.expander("New run", expanded=not running):
                                 help="Letters, digits, - and _. The model is saved under this name when the run ends.")
         overwrite = right.checkbox("Replace a checkpoint of the same name", key="train_overwrite",
                                    help="Only a model you trained in this session (the teacher: any model).")
-        owner_name = left.text_input("Your name (optional)", key="train_owner_name", max_chars=40,
+        owner_name = left.text_input("Your name (optional)", key="train_owner_name", max_chars=60,
                                      help="Shown beside your runs in the list every student sees.")
         start = st.form_submit_button("Start training", type="primary", key="train_start")
 
@@ -185,7 +185,7 @@ if start:
                              batch_size=int(batch_size), lr=float(lr), beta=float(beta), warmup_epochs=float(warmup),
                              seed=int(seed), device=device)
         job = manager.submit(name.strip(), {"arch": arch, "latent_dim": int(latent_dim), "likelihood": likelihood},
-                             config, root=default_root(), overwrite=overwrite, owner=me, owner_name=plain(owner_name, 40),
+                             config, root=default_root(), overwrite=overwrite, owner=me, owner_name=plain(owner_name, 60),
                              teacher=teacher, limits=settings)
     except (CheckpointError, TrainConfigError, JobLimitError, jobs.JobPermissionError) as error:
         st.error(markdown_literal(error))
@@ -205,7 +205,7 @@ if runs:
             view = job.view()
             text, show, stop = st.columns([6, 1, 1])
             # st.text, not Markdown: a name typed by one student is shown to the others exactly as typed.
-            who = plain(view.owner_name, 40) or ("you" if view.owner == me else "a student" if view.owner else "a script")
+            who = plain(view.owner_name, 60) or ("you" if view.owner == me else "a student" if view.owner else "a script")
             detail = (jobs.progress_text(view) if not view.done else view.message) if mine(view) else view.status
             text.text(f"{view.name} · {who} · {public_dataset_name(view.dataset)} · {view.status} · {plain(detail)}")
             if mine(view):
@@ -222,7 +222,7 @@ with st.expander("Teacher", expanded=teacher):
         st.write(f"Students' models use {used / 2**20:,.1f} MB of {settings.student_quota_mb:g} MB. Oldest first:")
         for job, size in models[:20]:
             text, button = st.columns([6, 1])
-            text.text(f"{job.name} · {plain(job.owner_name, 40) or 'a student'} · {size / 2**20:,.1f} MB")
+            text.text(f"{job.name} · {plain(job.owner_name, 60) or 'a student'} · {size / 2**20:,.1f} MB")
             if button.button("Delete", key=f"delete_{job.id}"):
                 try:
                     delete_model(manager, job.id, teacher)
