@@ -214,3 +214,15 @@ def test_a_run_the_server_lost_mid_training_comes_back_as_interrupted(tmp_path):
     assert view.status == jobs.INTERRUPTED and "nothing of it was kept" in view.message
     with sqlite3.connect(path) as connection:  # and the file says so too, for the next restart
         assert connection.execute("SELECT status FROM jobs WHERE id = 'killed'").fetchone() == (jobs.INTERRUPTED,)
+
+
+def test_label_names_on_the_latent_map_are_text_not_html():
+    import numpy as np
+
+    from vae.maps import latent_map_figure
+
+    names = ('<a href="https://e.invalid">Exam answers (click)</a>', "cats")
+    figure = latent_map_figure(np.zeros((4, 2)), np.arange(4), np.array([0, 0, 1, 1]), names, ("x", "y"),
+                               new_points=[("<img src=x>.png", np.zeros(2))])
+    drawn = " ".join(str(trace.name) + str(trace.hovertemplate) for trace in figure.data)
+    assert "<a " not in drawn and "<img" not in drawn and "&lt;a href=" in drawn

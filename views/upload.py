@@ -8,6 +8,7 @@ import ui
 from vae import maps
 from vae.images import UPLOAD_TYPES, ImageInputError, prepare_upload
 from vae.upload_report import describe, typicality_sentence
+from vae.text import markdown_literal  # label names are folder names someone chose: shown as typed
 
 st.title("Upload & draw")
 st.write(
@@ -94,7 +95,7 @@ for index, (name, item, report) in enumerate(reports):
     st.caption("mu = (" + ", ".join(f"{m:+.2f}" for m in report.mu[:16]) + (", …" if len(report.mu) > 16 else "")
                + "), sigma = (" + ", ".join(f"{s:.2f}" for s in report.sigma[:16]) + (", …" if len(report.sigma) > 16 else "") + ")")
     neighbours = store.images(report.neighbour_ids)
-    labels = [dataset.label_names[int(codes.labels[i])] if dataset.label_names and codes.labels[i] >= 0 else "–"
+    labels = [markdown_literal(dataset.label_names[int(codes.labels[i])]) if dataset.label_names and codes.labels[i] >= 0 else "–"
               for i in report.neighbour_ids]
     st.caption("Nearest data set images in latent space")
     ui.show_images(neighbours, [f"#{i} ({label}), d = {d:.2f}" for i, label, d in
