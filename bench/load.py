@@ -244,21 +244,30 @@ class Abuser(Session):
             await context.close()
 
     async def _flood(self) -> None:
+        from playwright.async_api import TimeoutError as PlaywrightTimeout
+
         await self.go("Train")
-        await self.page.get_by_label("Epochs", exact=True).fill("10000")
+        self.flood_refusals = 0
         for attempt in range(40):
+            name_field = self.page.get_by_label("Checkpoint name", exact=True)
+            try:
+                await name_field.wait_for(state="visible", timeout=5_000)
+            except PlaywrightTimeout:
+                await self.page.get_by_text("New run").first.click()  # the form folds away while a run is on
+                await name_field.wait_for(state="visible")
+            await self.page.get_by_label("Epochs", exact=True).fill("10000")
             await self.page.get_by_label("Checkpoint name", exact=True).fill(f"flood-{attempt}-{int(time.time())}")
             await self.page.get_by_role("button", name="Start training").click()
             await self.idle()
-            if not await self.page.get_by_label("Epochs", exact=True).count():  # the form folds away while a run is on
-                await self.page.get_by_text("New run").first.click()
-        self.flood_refusals = await self.page.get_by_text("already have", exact=False).count()
+            self.flood_refusals += bool(await self.page.locator('[data-testid^="stAlertContentError"]').count())
 
     async def _hostile_upload(self, png: bytes) -> None:
         await self.go("Upload & draw")
         files = [{"name": f"bomb-{n}.png", "mimeType": "image/png", "buffer": png} for n in range(3)]
         await self.page.locator('input[type="file"]').first.set_input_files(files=files)
-        await self.page.locator("h3").filter(has_text="bomb-2.png").first.wait_for()
+        # Each file gets its report, or its own message saying why not: wait for the third's.
+        answer = self.page.locator('h3, [data-testid^="stAlertContent"]').filter(has_text="bomb-2.png")
+        await answer.first.wait_for(timeout=STEP_TIMEOUT_MS * 3)
         await self.idle()
 
     async def _reruns(self) -> None:
@@ -295,7 +304,7 @@ async def visit_all(url: str, sessions: int, deadline_s: float, screenshots: Pat
         elapsed = time.perf_counter() - started
         if bad is not None:
             steps = ", ".join(f"{name} {values[0]:.1f} s" for name, values in bad.timings.items())
-            print(f"abuser: {steps}; refusals seen on its last flood page: {getattr(bad, 'flood_refusals', '?')}; "
+            print(f"abuser: {steps}; Start clicks refused at once: {getattr(bad, 'flood_refusals', '?')}; "
                   f"its errors: {bad.errors or 'none'}")
         browser_cpu = cpu_seconds(chromium_pids()) - browser_cpu
         await browser.close()

@@ -22,6 +22,12 @@ WAIT = 120  # seconds; generous, the machine is shared
 ALICE, BOB = "alice-session", "bob-session"
 
 
+@pytest.fixture(autouse=True)
+def sizes_not_yet_known(monkeypatch):
+    """Each test starts as a fresh server would: no data set's size learnt from an earlier run."""
+    monkeypatch.setattr(jobs, "_TRAIN_SIZES", {})
+
+
 def digits(epochs: int = 1, **settings) -> TrainConfig:
     return TrainConfig(dataset="digits", epochs=epochs, batch_size=256, **settings)
 
@@ -226,3 +232,11 @@ def test_label_names_on_the_latent_map_are_text_not_html():
                                new_points=[("<img src=x>.png", np.zeros(2))])
     drawn = " ".join(str(trace.name) + str(trace.hovertemplate) for trace in figure.data)
     assert "<a " not in drawn and "<img" not in drawn and "&lt;a href=" in drawn
+
+
+def test_once_a_data_sets_size_is_known_an_over_budget_run_is_refused_at_submission(tmp_path):
+    manager = JobManager()
+    limits = Settings(max_images_per_run=100_000)
+    assert manager.submit("first", SMALL, digits(epochs=10_000), root=tmp_path, owner=ALICE, limits=limits).wait(WAIT).status == jobs.ERROR
+    with pytest.raises(JobLimitError, match="choose at most 69 epochs"):
+        manager.submit("second", SMALL, digits(epochs=10_000), root=tmp_path, owner=ALICE, limits=limits)

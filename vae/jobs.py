@@ -42,6 +42,18 @@ DONE = (FINISHED, STOPPED, NAN, ERROR, INTERRUPTED)
 _STORED = ("status", "message", "checkpoint", "started", "ended")  # what the job store keeps of a job's state
 
 
+_TRAIN_SIZES: dict[str, int] = {}  # training images per data set name, learnt as runs load them
+
+
+def over_budget_message(epochs: int, train_size: int, max_images: int) -> str | None:
+    """Why a run of `epochs` over `train_size` images is over the per-run budget, or None when it fits."""
+    if epochs * train_size <= max_images:
+        return None
+    most = max(1, max_images // max(1, train_size))
+    return (f"{epochs} epochs of {train_size:,} images is more than this server allows for one run "
+            f"({max_images:,} images in all): choose at most {most} epochs.")
+
+
 class JobPermissionError(PermissionError):
     """Someone asked to change a run that is not theirs; the message is meant for them."""
 MAX_STEP_POINTS = 2000  # the per-step loss trace is thinned to stay about this long
@@ -312,6 +324,10 @@ class JobManager:
             for other in self._jobs.values():
                 if other.name == name and other.root == root and other.status not in DONE:
                     raise CheckpointExistsError(f"A run that will save as '{name}' is already queued or running; choose another name.")
+            known = _TRAIN_SIZES.get(train_config.dataset)  # refused at once when the size is known from an earlier run
+            if owner is not None and not teacher and limits is not None and known is not None and \
+                    (refusal := over_budget_message(train_config.epochs, known, limits.max_images_per_run)):
+                raise serving.JobLimitError(refusal)
             if owner is not None:
                 serving.check_submission(list(self._jobs.values()), root, name, owner, teacher,
                                          overwrite and folder.exists(), limits)
@@ -418,10 +434,9 @@ def run_job(job: Job) -> None:
     except (DataError, DeviceError, ModelConfigError) as error:
         job._update(status=ERROR, message=str(error))
         return
-    if job.max_images is not None and config.epochs * len(dataset.train_images) > job.max_images:
-        most = max(1, job.max_images // max(1, len(dataset.train_images)))
-        job._update(status=ERROR, message=f"{config.epochs} epochs of {len(dataset.train_images):,} images is more than this "
-                                          f"server allows for one run ({job.max_images:,} images in all): choose at most {most} epochs.")
+    _TRAIN_SIZES[config.dataset] = len(dataset.train_images)
+    if job.max_images is not None and (refusal := over_budget_message(config.epochs, len(dataset.train_images), job.max_images)):
+        job._update(status=ERROR, message=refusal)
         return
     if job.stop_event.is_set():
         job._update(status=INTERRUPTED if job.interrupted else STOPPED,

@@ -51,7 +51,7 @@ for name, data in items:
     try:
         prepared.append((name, prepare_upload(data, image_shape, name)))
     except ImageInputError as error:
-        st.error(str(error))
+        st.error(markdown_literal(error))  # quotes the file's name, as typed
 
 reports = []
 for name, item in prepared:
@@ -72,7 +72,7 @@ if projection is not None and stars:
 
 for index, (name, item, report) in enumerate(reports):
     st.divider()
-    st.subheader(name)
+    st.subheader(markdown_literal(name))
     st.caption("Preprocessing, step by step")
     steps = [torch.from_numpy(step.image).float().permute(2, 0, 1) if step.image.ndim == 3 else torch.from_numpy(step.image).float()[None]
              for step in item.steps]
