@@ -206,8 +206,10 @@ if runs:
             text, show, stop = st.columns([6, 1, 1])
             # st.text, not Markdown: a name typed by one student is shown to the others exactly as typed.
             who = plain(view.owner_name, 60) or ("you" if view.owner == me else "a student" if view.owner else "a script")
-            detail = (jobs.progress_text(view) if not view.done else view.message) if mine(view) else view.status
-            text.text(f"{view.name} · {who} · {public_dataset_name(view.dataset)} · {view.status} · {plain(detail)}")
+            line = f"{view.name} · {who} · {public_dataset_name(view.dataset)} · {view.status}"
+            if mine(view):  # its messages may quote a folder or a file: for its owner and the teacher only
+                line += f" · {plain(jobs.progress_text(view) if not view.done else view.message)}"
+            text.text(line)
             if mine(view):
                 show.button("Show", key=f"show_{view.id}", on_click=open_run, args=(view.id,), disabled=view.id == job_id)
                 if not view.done:
