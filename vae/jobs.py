@@ -478,9 +478,16 @@ def shared_manager() -> JobManager:
     global _shared
     with _shared_lock:
         if _shared is None:
+            import sqlite3
+
             from vae.jobstore import store_path
 
-            _shared = JobManager(store=JobStore(store_path(default_root())))
+            try:
+                store = JobStore(store_path(default_root()))
+            except (sqlite3.Error, OSError) as error:  # e.g. a read-only install: runs still work, for this process
+                log.warning("job records kept in memory only: %s cannot be written (%s)", store_path(default_root()), error)
+                store = JobStore()
+            _shared = JobManager(store=store)
             # Streamlit turns SIGINT / SIGTERM into a normal exit; this runs before Python tears down
             # the training thread, so every run saves its last complete epoch and the exit is clean.
             atexit.register(_shared.shutdown)
