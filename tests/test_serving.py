@@ -240,3 +240,15 @@ def test_once_a_data_sets_size_is_known_an_over_budget_run_is_refused_at_submiss
     assert manager.submit("first", SMALL, digits(epochs=10_000), root=tmp_path, owner=ALICE, limits=limits).wait(WAIT).status == jobs.ERROR
     with pytest.raises(JobLimitError, match="choose at most 69 epochs"):
         manager.submit("second", SMALL, digits(epochs=10_000), root=tmp_path, owner=ALICE, limits=limits)
+
+
+def test_a_job_file_that_cannot_be_used_leaves_training_working_in_memory(tmp_path, monkeypatch):
+    root = tmp_path / "checkpoints"
+    root.mkdir()
+    store_path(root).write_bytes(b"this is not a database" * 100)
+    monkeypatch.setenv("LATENT_LAB_CHECKPOINTS", str(root))
+    monkeypatch.setattr(jobs, "_shared", None)
+    manager = jobs.shared_manager()
+    assert manager.store.path == ":memory:"
+    job = manager.submit("still-works", SMALL, digits(), owner=ALICE)
+    assert job.wait(WAIT).status == jobs.FINISHED

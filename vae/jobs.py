@@ -483,11 +483,10 @@ def shared_manager() -> JobManager:
             from vae.jobstore import store_path
 
             try:
-                store = JobStore(store_path(default_root()))
-            except (sqlite3.Error, OSError) as error:  # e.g. a read-only install: runs still work, for this process
-                log.warning("job records kept in memory only: %s cannot be written (%s)", store_path(default_root()), error)
-                store = JobStore()
-            _shared = JobManager(store=store)
+                _shared = JobManager(store=JobStore(store_path(default_root())))
+            except (sqlite3.Error, OSError) as error:  # a read-only install, a damaged file: runs still work, for this process
+                log.warning("job records kept in memory only: %s cannot be used (%s)", store_path(default_root()), error)
+                _shared = JobManager()
             # Streamlit turns SIGINT / SIGTERM into a normal exit; this runs before Python tears down
             # the training thread, so every run saves its last complete epoch and the exit is clean.
             atexit.register(_shared.shutdown)
