@@ -20,6 +20,7 @@ from vae.train import TrainConfig, TrainConfigError
 JOB_KEY = ui.TRAIN_JOB_KEY
 names = dataset_names()
 ANNOUNCED_KEY = "train_announced"
+RUNS_SHOWN = 50  # the list outlives restarts now: a term's runs would make every rerun slow
 manager = jobs.shared_manager()
 settings = ui.settings()
 me, teacher = ui.session_owner(), ui.is_teacher()
@@ -201,7 +202,9 @@ if refused := st.session_state.pop("train_refused", None):
 runs = manager.jobs()
 if runs:
     with st.expander(f"Runs on this server ({len(runs)})"):
-        for job in runs:
+        if len(runs) > RUNS_SHOWN:
+            st.caption(f"The newest {RUNS_SHOWN}; every saved model is in the sidebar's picker.")
+        for job in runs[:RUNS_SHOWN]:
             view = job.view()
             text, show, stop = st.columns([6, 1, 1])
             # st.text, not Markdown: a name typed by one student is shown to the others exactly as typed.
