@@ -106,3 +106,11 @@ def test_one_run_per_session_and_the_replace_box_is_not_sticky(app_test, checkpo
         jobs.shared_manager().stop(job.id)
     job.wait(WAIT)
     assert not (checkpoint_root / "mine-2").exists()
+
+
+def test_the_teacher_password_can_come_from_secrets_toml(app_test, monkeypatch):
+    monkeypatch.delenv("LATENT_LAB_TEACHER_PASSWORD", raising=False)
+    app_test.secrets["latent_lab"] = {"teacher_password": "from-secrets"}
+    at = open_page(app_test.run(), "views/train.py")
+    unlock(at, "from-secrets")
+    assert not at.exception and "Unlocked" in at.success[0].value
