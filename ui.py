@@ -233,6 +233,9 @@ def _warm_up() -> dict:
             time.sleep(WARM_UP_DELAY_S)
             for name in HEAVY_IMPORTS:
                 importlib.import_module(name)
+            from vae.jobs import shared_manager
+
+            shared_manager()  # runs still queued from before a restart start now, whichever page is visited
             if os.environ.get("LATENT_LAB_UMAP_WARMUP", "1") != "0":  # tests that never use UMAP may skip it
                 from vae.projection import start_umap_warmup
 

@@ -17,7 +17,9 @@ import atexit
 import itertools
 import logging
 import math
+import os
 import secrets
+import sys
 import threading
 import time
 from collections import deque
@@ -489,8 +491,23 @@ def shared_manager() -> JobManager:
                 _shared = JobManager()
             # Streamlit turns SIGINT / SIGTERM into a normal exit; this runs before Python tears down
             # the training thread, so every run saves its last complete epoch and the exit is clean.
-            atexit.register(_shared.shutdown)
+            atexit.register(_shutdown_at_exit, _shared)
         return _shared
+
+
+def _shutdown_at_exit(manager: JobManager) -> None:
+    manager.shutdown()
+    main = sys.modules.get("__main__")  # Streamlit rewrites sys.argv for the script, so ask which program runs
+    serving = getattr(getattr(main, "__spec__", None), "name", "").startswith("streamlit") or \
+        os.path.basename(getattr(main, "__file__", "") or "") == "streamlit"
+    if serving:
+        # The server's work is saved. Ending here, rather than in the interpreter's teardown, keeps
+        # C++ destructors from racing daemon threads still in native code (numba compiling UMAP,
+        # PyTorch), which aborts the process ("terminate called without an active exception").
+        sys.stdout.flush()
+        sys.stderr.flush()
+        logging.shutdown()
+        os._exit(0)
 
 
 def progress_text(view: JobView) -> str:
