@@ -489,9 +489,11 @@ def shared_manager() -> JobManager:
             except (sqlite3.Error, OSError) as error:  # a read-only install, a damaged file: runs still work, for this process
                 log.warning("job records kept in memory only: %s cannot be used (%s)", store_path(default_root()), error)
                 _shared = JobManager()
-            # Streamlit turns SIGINT / SIGTERM into a normal exit; this runs before Python tears down
-            # the training thread, so every run saves its last complete epoch and the exit is clean.
-            atexit.register(_shutdown_at_exit, _shared)
+            # Streamlit turns SIGINT / SIGTERM into a normal exit. This runs first in that exit, before
+            # Python waits for other non-daemon threads (a UMAP compile can take a minute, while the
+            # run would go on training), so every run stops, saves its last complete epoch, and the exit is clean.
+            register = getattr(threading, "_register_atexit", None) or atexit.register  # the former: as concurrent.futures does
+            register(_shutdown_at_exit, _shared)
         return _shared
 
 
