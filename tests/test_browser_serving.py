@@ -36,7 +36,9 @@ def _new_page(browser):
 
 
 @pytest.mark.browser
-def test_another_student_sees_typed_markdown_as_text_and_cannot_act_on_the_run(app_server, browser):
+def test_another_student_sees_typed_markdown_as_text_and_cannot_act_on_the_run(browser, tmp_path):
+    # Its own server: the shared one's timing-sensitive tests should not inherit this test's runs.
+    app_server = AppServer(copy_shipped_checkpoints(tmp_path / "checkpoints"), tmp_path / "server.log")
     alice_context, alice = _new_page(browser)
     bob_context, bob = _new_page(browser)
     requests: list[str] = []
@@ -62,6 +64,7 @@ def test_another_student_sees_typed_markdown_as_text_and_cannot_act_on_the_run(a
     finally:
         alice_context.close()
         bob_context.close()
+        app_server.stop()
 
 
 @pytest.mark.browser
