@@ -110,7 +110,7 @@ def sidebar_model_picker() -> CheckpointSummary | None:
             st.error(summary.error)
             return None
         config, model = summary.config, summary.config["model"]
-        st.caption(f"{config['dataset']['name']} · {model['arch']} · z = {model['latent_dim']} · "
+        st.caption(f"{public_dataset_name(config['dataset']['name'])} · {model['arch']} · z = {model['latent_dim']} · "
                    f"{model['likelihood']} · beta = {float(config['train'].get('beta', 1.0)):g} · "
                    f"{len(config['history'])} epochs")
         return summary
@@ -161,9 +161,18 @@ def require_checkpoint() -> Checkpoint:
 def dataset_of(checkpoint: Checkpoint) -> Dataset:
     """The data set a checkpoint was trained on, or stop the page with the reason."""
     from vae.data import DataError
+    from vae.datasets_extra import parse_folder_argument
+    from vae.settings import allowed_folder
 
+    name = checkpoint.dataset_name
     try:
-        return get_dataset(checkpoint.dataset_name, checkpoint.config["train"].get("data_dir"))
+        if name.startswith("folder:"):
+            # A config.json names its pictures' folder; only folders the operator offers are read.
+            request = parse_folder_argument(name.partition(":")[2])
+            if allowed_folder(request.path, settings().folder_roots) is None:
+                raise DataError("it was trained on pictures in a folder this server does not offer.")
+        # The operator's data folder, never one named in a config.json (which could point anywhere).
+        return get_dataset(name, None)
     except DataError as error:
         st.error(f"This model's data set cannot be loaded: {error}")
         st.stop()
@@ -287,6 +296,9 @@ def _warm_up() -> dict:
             time.sleep(WARM_UP_DELAY_S)
             for name in HEAVY_IMPORTS:
                 importlib.import_module(name)
+            from vae.jobs import shared_manager
+
+            shared_manager()  # runs still queued from before a restart start now, whichever page is visited
             if os.environ.get("LATENT_LAB_UMAP_WARMUP", "1") != "0":  # tests that never use UMAP may skip it
                 from vae.projection import start_umap_warmup
 
@@ -457,3 +469,82 @@ def disentanglement_of(checkpoint: Checkpoint):
     if not dataset_of(checkpoint).train_factors:
         return None  # nothing to encode the data set for
     return _disentanglement(str(checkpoint.path), weights_fingerprint(checkpoint.path), projection_store(checkpoint))
+
+
+# --- Serving a class: the operator's settings, who this session is, and the teacher's unlock. ---
+
+OWNER_KEY = "_session_owner"  # an unguessable id: the runs and models this session owns carry it
+TEACHER_KEY = "_teacher"
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def _settings(secrets: tuple, environment: tuple):
+    from vae.settings import load_settings
+
+    return load_settings(dict(secrets) or None, dict(environment))
+
+
+def settings():
+    """The operator's settings (`vae.settings`): `[latent_lab]` in .streamlit/secrets.toml over LATENT_LAB_* variables.
+
+    A setting that makes no sense is shown and the safe defaults are used instead.
+    """
+    from vae.settings import Settings, SettingsError
+
+    try:
+        table = st.secrets.get("latent_lab", {})
+        secrets = tuple(sorted((key, tuple(value) if isinstance(value, list) else value) for key, value in dict(table).items()))
+    except Exception:  # no secrets.toml: the environment alone decides
+        secrets = ()
+    import os
+
+    from vae.settings import ENV_PREFIX
+
+    environment = tuple(sorted((key, value) for key, value in os.environ.items() if key.startswith(ENV_PREFIX)))
+    try:
+        return _settings(secrets, environment)
+    except SettingsError as error:
+        st.error(f"The server's settings are wrong, so the safe defaults apply: {error}")
+        return Settings()
+
+
+def session_owner() -> str:
+    """This session's owner id (a random token: runs started here, and their models, are its own)."""
+    import secrets
+
+    return st.session_state.setdefault(OWNER_KEY, secrets.token_urlsafe(16))
+
+
+def is_teacher() -> bool:
+    return st.session_state.get(TEACHER_KEY) is True
+
+
+def teacher_unlock() -> None:
+    """The teacher's password field; on the right password this session acts as the teacher."""
+    import hmac
+
+    configured = settings()
+    if not configured.teacher_enabled:
+        st.caption("No teacher password is set on this server (LATENT_LAB_TEACHER_PASSWORD), so nobody can act on "
+                   "other people's runs or the shipped models.")
+        return
+    if is_teacher():
+        st.success("Unlocked: you can stop or delete any run, replace any model and train on the server's folders.")
+        if st.button("Lock again", key="teacher_lock"):
+            st.session_state[TEACHER_KEY] = False
+            st.rerun()
+        return
+    with st.form("teacher_form", clear_on_submit=True):
+        password = st.text_input("Teacher password", type="password", key="teacher_password")
+        if st.form_submit_button("Unlock"):
+            if hmac.compare_digest(password.encode(), configured.teacher_password.encode()):
+                st.session_state[TEACHER_KEY] = True
+                st.rerun()
+            st.error("That is not the teacher's password.")
+
+
+def public_dataset_name(name: str) -> str:
+    """A data set's name as everyone may see it: a folder's path stays on the server."""
+    from vae.text import public_dataset_name as public
+
+    return public(name)

@@ -6,6 +6,10 @@ Starts `streamlit run app.py` on 127.0.0.1 (loopback only) over a scratch copy o
 checkpoints, then drives N Playwright contexts in headless Chromium through a visit: open the
 app, switch models, Latent map with UMAP, drag the latent pad, upload an image, Reconstructions.
 Session 0 also starts a short training run on the Train page and waits for it to be saved.
+`--abuser` adds one more session that misbehaves meanwhile (queue flooding: Start clicked 40 times
+with 10,000 epochs; a hostile upload: a 6,324 x 6,324 16-bit PNG of 77 KB, three times; many
+reruns: 60 clicks on a widget without waiting); `--both` runs the class without it, then with it,
+each on a fresh server, and prints both. The percentiles are the ten students' steps only.
 Bounded: every wait has a timeout and the whole run a deadline. Prints per-step p50/p95, the
 errors seen, the CPU time the server and the simulated browsers took, the server's peak RSS, and
 one summary line at the end. The shipped models' maps are served from the caches shipped beside
@@ -43,6 +47,13 @@ def digit_png() -> bytes:
     ImageDraw.Draw(image).ellipse((28, 14, 68, 82), outline=0, width=9)  # a zero, dark on light
     buffer = io.BytesIO()
     image.save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def hostile_png() -> bytes:
+    """A 6,324 x 6,324 16-bit greyscale PNG of about 77 KB: 40 Mpx of one colour compress to nothing."""
+    buffer = io.BytesIO()
+    Image.new("I;16", (6324, 6324), 3000).save(buffer, "PNG", optimize=True)
     return buffer.getvalue()
 
 
@@ -216,8 +227,59 @@ class Session:
         await self.idle()
 
 
+class Abuser(Session):
+    """One session doing what a student with the URL and bad intentions can: flood, upload a bomb, rerun."""
+
+    async def run(self, png: bytes) -> None:
+        context = await self.browser.new_context(viewport={"width": 1400, "height": 1000})
+        self.page = await context.new_page()
+        self.page.set_default_timeout(STEP_TIMEOUT_MS)
+        try:
+            await self.step("open", self._open)
+            await self.step("flood the queue", self._flood)
+            await self.step("hostile upload", lambda: self._hostile_upload(png))
+            await self.step("many reruns", self._reruns)
+        finally:
+            self.closing = True
+            await context.close()
+
+    async def _flood(self) -> None:
+        from playwright.async_api import TimeoutError as PlaywrightTimeout
+
+        await self.go("Train")
+        self.flood_refusals = 0
+        for attempt in range(40):
+            name_field = self.page.get_by_label("Checkpoint name", exact=True)
+            try:
+                await name_field.wait_for(state="visible", timeout=5_000)
+            except PlaywrightTimeout:
+                await self.page.get_by_text("New run").first.click()  # the form folds away while a run is on
+                await name_field.wait_for(state="visible")
+            await self.page.get_by_label("Epochs", exact=True).fill("10000")
+            await self.page.get_by_label("Checkpoint name", exact=True).fill(f"flood-{attempt}-{int(time.time())}")
+            await self.page.get_by_role("button", name="Start training").click()
+            await self.idle()
+            self.flood_refusals += bool(await self.page.locator('[data-testid^="stAlertContentError"]').count())
+
+    async def _hostile_upload(self, png: bytes) -> None:
+        await self.go("Upload & draw")
+        files = [{"name": f"bomb-{n}.png", "mimeType": "image/png", "buffer": png} for n in range(3)]
+        await self.page.locator('input[type="file"]').first.set_input_files(files=files)
+        # Each file gets its report, or its own message saying why not: wait for the third's.
+        answer = self.page.locator('h3, [data-testid^="stAlertContent"]').filter(has_text="bomb-2.png")
+        await answer.first.wait_for(timeout=STEP_TIMEOUT_MS * 3)
+        await self.idle()
+
+    async def _reruns(self) -> None:
+        await self.go("Reconstructions")
+        plus = self.page.locator('[data-testid="stNumberInput"] button[data-testid="stNumberInputStepUp"]').first
+        for _ in range(60):  # as fast as the page takes clicks, without waiting for the reruns
+            await plus.click(timeout=STEP_TIMEOUT_MS)
+        await self.idle()
+
+
 async def visit_all(url: str, sessions: int, deadline_s: float, screenshots: Path | None,
-                    teacher: bool = False) -> tuple[dict, list, float, float]:
+                    teacher: bool = False, abuser: bool = False) -> tuple[dict, list, float, float]:
     from playwright.async_api import async_playwright
 
     timings: dict[str, list[float]] = defaultdict(list)
@@ -232,11 +294,18 @@ async def visit_all(url: str, sessions: int, deadline_s: float, screenshots: Pat
             await page.wait_for_selector(APP_IDLE, timeout=STEP_TIMEOUT_MS)
         browser_cpu = cpu_seconds(chromium_pids())
         visits = [Session(i, browser, url, timings, errors, screenshots).run(train=i == 0, png=png) for i in range(sessions)]
+        bad = Abuser(sessions, browser, url, defaultdict(list), [], screenshots) if abuser else None
+        if bad is not None:  # its own timings and errors: the figures are the students'
+            visits.append(bad.run(hostile_png()))
         try:
             await asyncio.wait_for(asyncio.gather(*visits), timeout=deadline_s)
         except asyncio.TimeoutError:
             errors.append(f"the run passed its {deadline_s:.0f} s deadline")
         elapsed = time.perf_counter() - started
+        if bad is not None:
+            steps = ", ".join(f"{name} {values[0]:.1f} s" for name, values in bad.timings.items())
+            print(f"abuser: {steps}; Start clicks refused at once: {getattr(bad, 'flood_refusals', '?')}; "
+                  f"its errors: {bad.errors or 'none'}")
         browser_cpu = cpu_seconds(chromium_pids()) - browser_cpu
         await browser.close()
     return timings, errors, elapsed, browser_cpu
@@ -249,16 +318,8 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sessions", type=int, default=10)
-    parser.add_argument("--deadline", type=float, default=900.0, help="seconds before the run is called off")
-    parser.add_argument("--warm", type=float, default=60.0, help="seconds between the teacher's first visit and the class")
-    parser.add_argument("--cold-maps", action="store_true",
-                        help="leave out the maps shipped beside the checkpoints, so the class waits for UMAP to be computed")
-    args = parser.parse_args()
-    if not 1 <= args.sessions <= 50:
-        parser.error("--sessions must be between 1 and 50")
+def one_class(args, abuser: bool) -> int:
+    """Serve one class on a fresh server and print its figures; returns the number of errors."""
     scratch = Path(tempfile.mkdtemp(prefix="latent-lab-load-"))
     server = AppServer(copy_shipped_checkpoints(scratch / "checkpoints", with_maps=not args.cold_maps), scratch / "streamlit.log")
     try:
@@ -267,7 +328,8 @@ def main() -> int:
         asyncio.run(visit_all(server.url, 0, 120, None, teacher=True))
         time.sleep(args.warm)
         server_cpu, machine_before = cpu_seconds([server.process.pid]), machine_cpu()
-        timings, errors, elapsed, browser_cpu = asyncio.run(visit_all(server.url, args.sessions, args.deadline, scratch))
+        timings, errors, elapsed, browser_cpu = asyncio.run(visit_all(server.url, args.sessions, args.deadline, scratch,
+                                                                      abuser=abuser))
         server_cpu = cpu_seconds([server.process.pid]) - server_cpu
         machine_busy = machine_cpu()[0] - machine_before[0]
         rss = peak_rss_mb(server.process.pid)
@@ -276,8 +338,9 @@ def main() -> int:
     log_errors = [line for line in (scratch / "streamlit.log").read_text(errors="replace").splitlines() if "Traceback" in line]
     errors += [f"server log: {line}" for line in log_errors]
     completed = args.sessions - len({e.split(",")[0] for e in errors if e.startswith("session ")})
+    print(f"--- {args.sessions} students {'with' if abuser else 'without'} the abusive session")
     print(f"{args.sessions} sessions in {elapsed:.1f} s; server log {scratch / 'streamlit.log'}")
-    print(f"CPU time meanwhile: server {server_cpu:.0f} s, Chromium (the {args.sessions} simulated browsers) {browser_cpu:.0f} s, "
+    print(f"CPU time meanwhile: server {server_cpu:.0f} s, Chromium (the simulated browsers) {browser_cpu:.0f} s, "
           f"everything on the machine {machine_busy:.0f} s (Playwright's driver and this script included), "
           f"of the {elapsed * os.cpu_count():.0f} core-seconds there were")
     print(f"{'step':22s} {'n':>3s} {'p50 s':>7s} {'p95 s':>7s}")
@@ -287,8 +350,25 @@ def main() -> int:
         print("error:", error)
     everything = [v for values in timings.values() for v in values]
     print(f"sessions_completed={completed}")
-    print(f"sessions={args.sessions} errors={len(errors)} p50_s={statistics.median(everything):.2f} "
-          f"p95_s={percentile(everything, 0.95):.2f} peak_rss_mb={rss:.0f}")
+    print(f"abuser={'on' if abuser else 'off'} sessions={args.sessions} errors={len(errors)} "
+          f"p50_s={statistics.median(everything):.2f} p95_s={percentile(everything, 0.95):.2f} peak_rss_mb={rss:.0f}")
+    return len(errors)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sessions", type=int, default=10)
+    parser.add_argument("--deadline", type=float, default=900.0, help="seconds before the run is called off")
+    parser.add_argument("--warm", type=float, default=60.0, help="seconds between the teacher's first visit and the class")
+    parser.add_argument("--cold-maps", action="store_true",
+                        help="leave out the maps shipped beside the checkpoints, so the class waits for UMAP to be computed")
+    parser.add_argument("--abuser", action="store_true", help="add one session that floods the queue, uploads a bomb and reruns")
+    parser.add_argument("--both", action="store_true", help="run the class without the abuser, then with it")
+    args = parser.parse_args()
+    if not 1 <= args.sessions <= 50:
+        parser.error("--sessions must be between 1 and 50")
+    runs = [False, True] if args.both else [args.abuser]
+    errors = sum(one_class(args, abuser) for abuser in runs)
     return 1 if errors else 0
 
 

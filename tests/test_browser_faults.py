@@ -53,7 +53,7 @@ def test_a_browser_closed_mid_training_still_saves_and_the_job_list_is_not_stuck
         open_app_page(page, app_server, "train")
         page.get_by_text("Runs on this server").click()
         wait_for_idle(page)
-        entry = page.locator('[data-testid="stMarkdownContainer"]').filter(has_text="closed-laptop").first
+        entry = page.locator('[data-testid="stText"]').filter(has_text="closed-laptop").first  # plain text, not Markdown
         entry.wait_for()
         assert "finished" in entry.inner_text()
         _start_training(page, "after-the-laptop", epochs=1)

@@ -105,7 +105,7 @@ def test_train_runs_a_one_epoch_job_on_digits_and_the_picker_selects_it(app_test
     assert "digits-app-run" in page_text(at)
 
 
-def test_a_reloaded_page_finds_its_run_from_the_url(app_test):
+def test_a_reloaded_page_finds_its_run_from_the_url_and_shows_it_read_only(app_test):
     from streamlit.testing.v1 import AppTest
 
     at = start_training(app_test.run(), "digits-reloaded")
@@ -117,7 +117,9 @@ def test_a_reloaded_page_finds_its_run_from_the_url(app_test):
     reloaded.switch_page("views/train.py").run()
     assert not reloaded.exception
     assert reloaded.subheader[0].value == "Run: digits-reloaded"
-    assert "Saved as 'digits-reloaded'" in reloaded.success[0].value
+    # A new session does not own the run: it sees its status, not its owner's messages or a Stop button.
+    assert reloaded.success[0].value == "This run is finished."
+    assert not [button for button in reloaded.button if button.key and button.key.startswith("stop_")]
 
 
 def test_stop_ends_the_run_and_its_last_complete_epoch_is_picked(app_test, checkpoint_root):
@@ -166,17 +168,22 @@ def test_bad_or_taken_checkpoint_names_are_refused(app_test, name, message):
     assert len(jobs.shared_manager().jobs()) == before
 
 
-def test_a_data_set_that_cannot_load_is_a_message_on_the_page(app_test, tmp_path):
+def test_a_data_set_that_cannot_load_is_a_message_on_the_page(app_test, tmp_path, monkeypatch):
+    (tmp_path / "pictures" / "empty-folder").mkdir(parents=True)
+    monkeypatch.setenv("LATENT_LAB_FOLDER_ROOTS", str(tmp_path / "pictures"))
+    monkeypatch.setenv("LATENT_LAB_TEACHER_PASSWORD", "let-me-in")
     at = open_page(app_test.run(), "views/train.py")
+    at.text_input(key="teacher_password").set_value("let-me-in")
+    at.button(key="FormSubmitter:teacher_form-Unlock").click().run()
     at.selectbox(key="train_dataset").set_value("folder").run()
-    at.text_input(key="train_folder").set_value(str(tmp_path / "no-such-folder"))
+    at.selectbox(key="train_folder").set_value(tmp_path / "pictures" / "empty-folder")
     at.text_input(key="train_name").set_value("from-a-folder")
     at.button(key="train_start").click().run()
     job = job_of(at)
     assert job.wait(WAIT).status == jobs.ERROR
     at.run()
     assert not at.exception
-    assert "no-such-folder" in at.error[0].value and "Traceback" not in at.error[0].value
+    assert "empty" in at.error[0].value and "Traceback" not in at.error[0].value
 
 
 def test_a_folder_path_is_trained_on_exactly_as_typed(app_test, checkpoint_root, tmp_path):

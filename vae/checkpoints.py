@@ -31,6 +31,7 @@ from safetensors import SafetensorError
 from vae import __version__
 from vae.checkpoint_schema import ConfigSchemaError, check_settings, parse_config_text
 from vae.configs import ModelConfig, ModelConfigError
+from vae.text import public_dataset_name
 
 if TYPE_CHECKING:
     import torch
@@ -428,7 +429,7 @@ class CheckpointSummary(_ReadsConfig):
             return f"{self.name} (unusable)"
         model, final = self.config["model"], self.config.get("final_test") or {}
         loss = f", test -ELBO {final['total']:.1f}" if "total" in final else ""
-        return f"{self.name}: {self.config['dataset']['name']}, {model['arch']}, z={model['latent_dim']}{loss}"
+        return f"{self.name}: {public_dataset_name(self.config['dataset']['name'])}, {model['arch']}, z={model['latent_dim']}{loss}"
 
 
 def list_checkpoints(root: str | Path | None = None) -> list[CheckpointSummary]:

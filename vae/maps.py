@@ -15,6 +15,7 @@ from plotly.colors import qualitative
 
 from vae.images import image_grid
 from vae.models import VAE
+from vae.text import html_literal
 
 PALETTE = qualitative.Plotly  # ten distinct colours, one per digit
 # In 2-D the prior N(0, I) puts 1 - exp(-r^2 / 2) of its mass inside radius r.
@@ -87,7 +88,8 @@ def latent_map_figure(coords: np.ndarray, ids: np.ndarray, labels: np.ndarray, l
     present = np.unique(labels) if colour_scale is None else []
     for position, label in enumerate(present):
         mask = labels == label
-        name = (label_names[label] if label_names is not None and 0 <= label < len(label_names) else str(label)) \
+        # Label names are folder names someone chose; plotly would honour HTML tags in them (<a href>).
+        name = html_literal(label_names[label] if label_names is not None and 0 <= label < len(label_names) else str(label)) \
             if label >= 0 else "images"
         figure.add_trace(go.Scattergl(
             x=coords[mask, 0], y=coords[mask, 1], mode="markers", name=name,
@@ -107,6 +109,7 @@ def latent_map_figure(coords: np.ndarray, ids: np.ndarray, labels: np.ndarray, l
     if ellipse is not None:
         figure.add_trace(ellipse_trace(*ellipse))
     for name, point in new_points or []:
+        name = html_literal(name)  # an uploaded file's name
         figure.add_trace(go.Scatter(
             x=[point[0]], y=[point[1]], mode="markers+text", name=name, text=[name], textposition="top center",
             marker=dict(symbol="star", size=20, color="gold", line=dict(color="black", width=1.5)),

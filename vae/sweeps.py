@@ -92,8 +92,11 @@ def plan_sweep(base: str, model: dict, train_config, setting: str, values: list)
 
 
 def submit_sweep(manager, base: str, model: dict, train_config, setting: str, values: list, *, root,
-                 overwrite: bool = False) -> list:
+                 overwrite: bool = False, **rules) -> list:
     """Queue one run per value as one group on `manager` (a vae.jobs.JobManager); returns the jobs.
+
+    rules: the class server's keywords for `JobManager.submit` (owner, owner_name, teacher, limits);
+    the sweep counts as one run against a session's limit (vae.serving.check_submission).
 
     The group id is the base name and a random tag (`group_title` gives the base name back).
 
@@ -109,8 +112,9 @@ def submit_sweep(manager, base: str, model: dict, train_config, setting: str, va
     queued = []
     try:
         for run in runs:
-            queued.append(manager.submit(run.name, run.model, run.train_config, root=root, overwrite=overwrite, group=group))
-    except CheckpointError as error:  # e.g. a pending run of another session took the name meanwhile
+            queued.append(manager.submit(run.name, run.model, run.train_config, root=root, overwrite=overwrite, group=group,
+                                         **rules))
+    except (CheckpointError, PermissionError, RuntimeError) as error:  # a name taken meanwhile, a limit, a model not ours
         for job in queued:
             manager.stop(job.id)
         raise SweepError(str(error)) from None
@@ -136,11 +140,11 @@ def saved_names(views: list) -> list[str]:
     return [view.name for view in views if view.checkpoint is not None]
 
 
-def stop_group(manager, group: str) -> None:
+def stop_group(manager, group: str, by: str | None = None, teacher: bool = False) -> None:
     """Stop every run of a sweep: the running one saves its last complete epoch, queued ones never start;
-    finished runs stay saved."""
+    finished runs stay saved. by/teacher: as `JobManager.stop` (JobPermissionError for someone else's sweep)."""
     from vae.jobs import DONE
 
     for job in manager.jobs():
         if job.group == group and job.status not in DONE:
-            manager.stop(job.id)
+            manager.stop(job.id, by=by, teacher=teacher)

@@ -7,6 +7,7 @@ import ui
 from vae import maps
 from vae.disentangle import factors_of_rows, is_categorical
 from vae.projection import umap_warmup_status
+from vae.text import markdown_literal  # label names are folder names someone chose: shown as typed
 
 CHART = "latent_map_chart"
 
@@ -106,7 +107,7 @@ image = store.images([selected])
 reconstruction = store.reconstructions([selected])
 left, middle, right = st.columns([1, 1, 2])
 with left:
-    ui.show_images(image, [f"{split_name} image, label {dataset.label_names[label] if dataset.label_names and label >= 0 else '–'}"], width=140)
+    ui.show_images(image, [f"{split_name} image, label {markdown_literal(dataset.label_names[label]) if dataset.label_names and label >= 0 else '–'}"], width=140)
 with middle:
     ui.show_images(reconstruction, ["reconstruction (decoded mean)"], width=140)
 with right:

@@ -17,7 +17,7 @@ checkpoint = ui.require_checkpoint()
 history = checkpoint.history
 train = checkpoint.config["train"]
 warmup = float(train.get("warmup_epochs") or 0)
-st.caption(f"{checkpoint.name} · {checkpoint.dataset_name} · β = {checkpoint.beta:g}"
+st.caption(f"{checkpoint.name} · {ui.public_dataset_name(checkpoint.dataset_name)} · β = {checkpoint.beta:g}"
            + (f", warmed up from 0 over {warmup:g} epochs" if warmup else "")
            + f" · {len(history)} epoch(s) · status: {train.get('status', 'finished')}")
 if not history:

@@ -5,6 +5,7 @@ import torch
 
 import ui
 from vae.inspect import SelectionError, pick_test_images, reconstruct
+from vae.text import markdown_literal  # label names are folder names someone chose: shown as typed
 
 st.title("Reconstructions")
 st.write(
@@ -43,7 +44,7 @@ except SelectionError as error:
 result = reconstruct(checkpoint.model, dataset.test_images[chosen], samples=samples, seed=seed)
 width = 96
 for row, index in enumerate(chosen):
-    name = f" ({labels[int(dataset.test_labels[index])]})" if dataset.test_labels is not None and labels else ""
+    name = f" ({markdown_literal(labels[int(dataset.test_labels[index])])})" if dataset.test_labels is not None and labels else ""
     kl = float(result.kl[row])
     pictures = torch.cat([result.originals[row:row + 1], result.mean[row:row + 1], result.samples[:, row]])
     captions = [f"test #{index}{name}", f"mean: recon {float(result.mean_recon[row]):.1f}, KL {kl:.1f}"]

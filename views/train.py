@@ -1,5 +1,7 @@
 """Train: settings, a background run, and live curves, reconstructions and KL per dimension."""
 
+from dataclasses import replace
+
 import streamlit as st
 
 import ui
@@ -12,12 +14,18 @@ from vae.devices import available_devices, resolve_device
 from vae.history import COLLAPSED_KL_NATS
 from vae.images import image_grid
 from vae.models import ARCHITECTURES, LIKELIHOODS, MAX_LATENT_DIM
+from vae.serving import JobLimitError, delete_model, student_models
+from vae.settings import server_folders
+from vae.text import markdown_literal, plain, public_dataset_name
 from vae.train import TrainConfig, TrainConfigError
 
 JOB_KEY = ui.TRAIN_JOB_KEY
 names = dataset_names()
 ANNOUNCED_KEY = "train_announced"
+RUNS_SHOWN = 50  # the list outlives restarts now: a term's runs would make every rerun slow
 manager = jobs.shared_manager()
+settings = ui.settings()
+me, teacher = ui.session_owner(), ui.is_teacher()
 
 st.title("Train a VAE")
 st.write(
@@ -38,26 +46,41 @@ def suggest_name() -> None:
     st.session_state["train_name"] = manager.suggest_name(f"{st.session_state.get('train_dataset', names[0])}-run")
 
 
+def mine(view: jobs.JobView) -> bool:
+    return view.owner == me or teacher
+
+
+def stop_run(job_id: str) -> None:
+    try:
+        manager.stop(job_id, by=me, teacher=teacher)
+    except jobs.JobPermissionError as error:
+        st.session_state["train_refused"] = str(error)
+
+
 def draw_run(job: jobs.Job, announce: bool = True) -> None:
     """Everything about one run, read from one snapshot of it (announce: select its checkpoint when it is saved)."""
     view = job.view()
     model = view.model
     st.subheader(f"Run: {view.name}")
-    st.caption(f"{view.dataset} · {model['arch']} · z = {model['latent_dim']} · {model['likelihood']} · "
+    if not mine(view):  # someone shared the link: they may watch, not act, and its messages stay theirs
+        st.caption(f"Started by {markdown_literal(plain(view.owner_name, 60)) or 'another session'}; only they or the teacher can stop it.")
+        view = replace(view, message=f"This run is {view.status}.")
+    st.caption(f"{public_dataset_name(view.dataset)} · {model['arch']} · z = {model['latent_dim']} · {model['likelihood']} · "
                f"beta = {view.train['beta']:g} · {view.epochs} epochs · batch {view.train['batch_size']} · "
                f"lr {view.train['lr']:g} · seed {view.train['seed']} · {view.device or view.train['device']}")
+    # Messages can quote what someone typed (a folder, a name): shown as typed, never as Markdown.
     if view.status == jobs.QUEUED:
-        st.info(jobs.progress_text(view))
+        st.info(markdown_literal(jobs.progress_text(view)))
     elif view.status == jobs.RUNNING:
-        st.progress(view.fraction, text=jobs.progress_text(view))
+        st.progress(view.fraction, text=markdown_literal(jobs.progress_text(view)))
     elif view.status == jobs.FINISHED:
-        st.success(view.message)
+        st.success(markdown_literal(view.message))
     elif view.status == jobs.ERROR:
-        st.error(view.message)
-    else:  # stopped, or refused for NaN
-        st.warning(view.message)
-    if not view.done:
-        st.button("Stop", key=f"stop_{view.id}", on_click=manager.stop, args=(view.id,),
+        st.error(markdown_literal(view.message))
+    else:  # stopped, interrupted, or refused for NaN
+        st.warning(markdown_literal(view.message))
+    if not view.done and mine(view):
+        st.button("Stop", key=f"stop_{view.id}", on_click=stop_run, args=(view.id,),
                   help="Ends the run after the current step and saves the last complete epoch.")
     if view.last_step and not view.done:
         recon, kl, total = st.columns(3)
@@ -76,7 +99,7 @@ def draw_run(job: jobs.Job, announce: bool = True) -> None:
         bars.caption(f"KL per latent dimension (z1, z2, …) on the test set, last complete epoch. Grey bars, under "
                      f"{COLLAPSED_KL_NATS:g} nats, are dimensions the model does not use: their q(z|x) has collapsed onto the prior.")
     announced = st.session_state.setdefault(ANNOUNCED_KEY, set())
-    if announce and view.done and view.id not in announced:
+    if announce and view.done and view.id not in announced and view.owner == me:
         announced.add(view.id)
         if view.checkpoint is not None:
             # A full rerun, so the sidebar picker lists the new checkpoint and selects it.
@@ -93,10 +116,12 @@ def draw_group(group: str) -> None:
     st.subheader(f"Sweep: {sweeps.group_title(group)} ({len(views)} runs, one after another)")
     for view in views:
         state = view.message if view.done else jobs.progress_text(view)
-        st.markdown(f"- **{view.name}** · β = {view.train['beta']:g} · z = {view.model['latent_dim']} · "
-                    f"{view.model['likelihood']} · {view.status}: {state}")
-    if not done:
-        st.button("Stop the sweep", key=f"stop_group_{group}", on_click=sweeps.stop_group, args=(manager, group),
+        if not mine(view):
+            state = f"This run is {view.status}."  # its messages may quote a folder or a file: for its owner only
+        st.text(f"- {view.name} · β = {view.train['beta']:g} · z = {view.model['latent_dim']} · "
+                f"{view.model['likelihood']} · {view.status}: {plain(state)}")
+    if not done and mine(views[0]):
+        st.button("Stop the sweep", key=f"stop_group_{group}", on_click=sweeps.stop_group, args=(manager, group, me, teacher),
                   help="Ends the running run after its current step (it keeps its last complete epoch) and cancels the "
                        "queued ones; finished runs stay saved.")
     current = next((view for view in views if view.status == jobs.RUNNING), None) or \
@@ -141,7 +166,7 @@ if current is not None:
     else:
         live_run(current.id)
 elif job_id:
-    st.info("That run is not known to this server (it was restarted); its checkpoint, if saved, is in the picker.")
+    st.info("That run is not known to this server; its checkpoint, if saved, is in the picker.")
 
 # ---- a new run
 running = current is not None and not group_done(current)
@@ -151,19 +176,26 @@ with st.expander("New run", expanded=not running):
     if "train_name" not in st.session_state:
         suggest_name()
     entry = REGISTRY[base]
-    folder_path = data_dir = ""
+    folder_path = None
     uploaded = None
     if base == "upload":
         uploaded = ui_data.upload_chooser()
     elif entry.prefix:
+        # Only folders the operator configured, offered as a choice: nobody types a server path.
+        offered = server_folders(settings.folder_roots) if teacher else []
         path_column, size_column, colour_column = st.columns([4, 1, 1])
-        folder_path = path_column.text_input("Image folder on this server", key="train_folder", placeholder="/path/to/images",
-                                             help="One subfolder per label (torchvision's ImageFolder layout), or a flat folder.")
+        if offered:
+            folder_path = path_column.selectbox("Image folder on this server", offered, key="train_folder",
+                                                format_func=lambda path: path.name or str(path),
+                                                help="One subfolder per label (torchvision's ImageFolder layout), or a flat folder.")
+        elif teacher:
+            path_column.info("This server offers no folders (the operator sets LATENT_LAB_FOLDER_ROOTS).")
+        else:
+            path_column.info("Only the teacher can train on the server's folders.")
         folder_size = size_column.selectbox("Resize to", FOLDER_SIZES, key="train_folder_size", format_func=lambda s: f"{s}×{s}")
         folder_colour = colour_column.selectbox("Colour", FOLDER_COLORS, key="train_folder_colour")
     elif not entry.embedded:
-        data_dir = st.text_input("Data folder", key="train_data_dir", placeholder="leave empty for the default folder",
-                                 help="Where the files are, or where they are downloaded to when the server is online.")
+        st.caption("Read from the server's data folder, or downloaded into it when the server is online.")
     devices = ["auto", *available_devices()]
     with st.form("train_form"):
         left, middle, right = st.columns(3)
@@ -185,7 +217,10 @@ with st.expander("New run", expanded=not running):
         middle.caption(f"auto picks **{resolve_device('auto')}** on this server.")
         name = right.text_input("Checkpoint name", key="train_name", max_chars=64,
                                 help="Letters, digits, - and _. The model is saved under this name when the run ends.")
-        overwrite = right.checkbox("Replace a checkpoint of the same name", key="train_overwrite")
+        overwrite = right.checkbox("Replace a checkpoint of the same name", key="train_overwrite",
+                                   help="Only a model you trained in this session (the teacher: any model).")
+        owner_name = left.text_input("Your name (optional)", key="train_owner_name", max_chars=60,
+                                     help="Shown beside your runs in the list every student sees.")
         sweep_left, sweep_right = st.columns([1, 2])
         sweep_setting = sweep_left.selectbox("Repeat this run with", ["none", *sweeps.SETTINGS], key="train_sweep",
                                              format_func=lambda s: "(just this run)" if s == "none" else f"{sweeps.SETTINGS[s]} in …",
@@ -196,54 +231,86 @@ with st.expander("New run", expanded=not running):
         start = st.form_submit_button("Start training", type="primary", key="train_start")
 
 if start:
-    # The path as typed (a '?' or a space in it included); the parser refuses it with a sentence if it must.
-    if base == "upload":
-        dataset = uploaded or ""
-    else:
-        dataset = folder_dataset_name(folder_path, folder_size, folder_colour) if entry.prefix else base
     try:
         validate_name(name.strip())
         if base == "upload" and not uploaded:
             raise TrainConfigError("Upload your pictures first (a folder or a zip), then start.")
-        if base != "upload" and entry.prefix and not folder_path.strip():
-            raise TrainConfigError("Name the image folder to train on.")
-        config = TrainConfig(dataset=dataset, data_dir=data_dir.strip() or None, epochs=int(epochs),
+        if base != "upload" and entry.prefix and folder_path is None:
+            raise TrainConfigError("Choose one of the server's image folders to train on.")
+        if base == "upload":
+            dataset = uploaded
+        else:
+            dataset = folder_dataset_name(str(folder_path), folder_size, folder_colour) if entry.prefix else base
+        config = TrainConfig(dataset=dataset, data_dir=None, epochs=int(epochs),
                              batch_size=int(batch_size), lr=float(lr), beta=float(beta), warmup_epochs=float(warmup),
                              seed=int(seed), device=device)
         model = {"arch": arch, "latent_dim": int(latent_dim), "likelihood": likelihood}
+        rules = {"owner": me, "owner_name": plain(owner_name, 60), "teacher": teacher, "limits": settings}
         if sweep_setting == "none":
-            job = manager.submit(name.strip(), model, config, root=default_root(), overwrite=overwrite)
+            job = manager.submit(name.strip(), model, config, root=default_root(), overwrite=overwrite, **rules)
         else:
             values = sweeps.parse_values(sweep_setting, sweep_text)
             job = sweeps.submit_sweep(manager, name.strip(), model, config, sweep_setting, values, root=default_root(),
-                                      overwrite=overwrite)[0]
-    except (CheckpointError, TrainConfigError, sweeps.SweepError) as error:
-        st.error(str(error))
+                                      overwrite=overwrite, **rules)[0]
+    except (CheckpointError, TrainConfigError, sweeps.SweepError, JobLimitError, jobs.JobPermissionError) as error:
+        st.error(markdown_literal(error))
     else:
         open_run(job.id)
         st.session_state.pop("train_name", None)  # the next run gets a fresh suggested name
+        st.session_state.pop("train_overwrite", None)  # replacing is asked for each time, never carried over
         st.rerun()
+if refused := st.session_state.pop("train_refused", None):
+    st.error(refused)
 
 # ---- every run this server knows, so any run (and its checkpoint) can be found again
 runs = manager.jobs()
 if runs:
     with st.expander(f"Runs on this server ({len(runs)})"):
+        if len(runs) > RUNS_SHOWN:
+            st.caption(f"The newest {RUNS_SHOWN}; every saved model is in the sidebar's picker.")
         groups = sweeps.group_views([job.view() for job in runs])
-        for job in runs:
+        for job in runs[:RUNS_SHOWN]:
             view = job.view()
             if view.group and view.id != groups[view.group][0].id:
                 continue  # a sweep is one entry, listed at its first run
-            text, button = st.columns([5, 1])
+            text, show, stop = st.columns([6, 1, 1])
+            # st.text, not Markdown: a name typed by one student is shown to the others exactly as typed.
+            who = plain(view.owner_name, 60) or ("you" if view.owner == me else "a student" if view.owner else "a script")
             if view.group:
                 members = groups[view.group]
                 saved = sweeps.saved_names(members)
-                text.markdown(f"**Sweep {sweeps.group_title(view.group)}** · {view.dataset} · "
-                              + ", ".join(f"{member.name}: {member.status}" for member in members))
-                button.button("Show", key=f"show_{view.id}", on_click=open_run, args=(view.id,),
-                              disabled=current is not None and current.group == view.group)
-                if len(saved) >= 2 and button.button("Compare", key=f"compare_{view.id}"):
+                text.text(f"Sweep {sweeps.group_title(view.group)} · {who} · {public_dataset_name(view.dataset)} · "
+                          + ", ".join(f"{member.name}: {member.status}" for member in members))
+                if mine(view):
+                    show.button("Show", key=f"show_{view.id}", on_click=open_run, args=(view.id,),
+                                disabled=current is not None and current.group == view.group)
+                if len(saved) >= 2 and stop.button("Compare", key=f"compare_{view.id}"):
                     ui.compare_models(saved)
                     st.switch_page("views/compare.py")
                 continue
-            text.markdown(f"**{view.name}** · {view.dataset} · {view.status} · {jobs.progress_text(view) if not view.done else view.message}")
-            button.button("Show", key=f"show_{view.id}", on_click=open_run, args=(view.id,), disabled=view.id == job_id)
+            line = f"{view.name} · {who} · {public_dataset_name(view.dataset)} · {view.status}"
+            if mine(view):  # its messages may quote a folder or a file: for its owner and the teacher only
+                line += f" · {plain(jobs.progress_text(view) if not view.done else view.message)}"
+            text.text(line)
+            if mine(view):
+                show.button("Show", key=f"show_{view.id}", on_click=open_run, args=(view.id,), disabled=view.id == job_id)
+                if not view.done:
+                    stop.button("Stop", key=f"list_stop_{view.id}", on_click=stop_run, args=(view.id,))
+
+# ---- the teacher: unlock, and clean up students' models when their space runs out
+with st.expander("Teacher", expanded=teacher):
+    ui.teacher_unlock()
+    if teacher:
+        models = student_models(manager.jobs())
+        used = sum(size for _, size in models)
+        st.write(f"Students' models use {used / 2**20:,.1f} MB of {settings.student_quota_mb:g} MB. Oldest first:")
+        for job, size in models[:20]:
+            text, button = st.columns([6, 1])
+            text.text(f"{job.name} · {plain(job.owner_name, 60) or 'a student'} · {size / 2**20:,.1f} MB")
+            if button.button("Delete", key=f"delete_{job.id}"):
+                try:
+                    delete_model(manager, job.id, teacher)
+                except (CheckpointError, jobs.JobPermissionError) as error:
+                    st.error(markdown_literal(error))
+                else:
+                    st.rerun()

@@ -9,6 +9,7 @@ from vae import maps
 from vae.images import UPLOAD_TYPES, ImageInputError, drawing_sentence, recipe_for
 from vae.upload_cache import PreparedUploads
 from vae.upload_report import describe, typicality_sentence
+from vae.text import markdown_literal  # label names are folder names someone chose: shown as typed
 
 st.title("Upload & draw")
 st.write(
@@ -54,7 +55,7 @@ for name, data in items:
         with st.spinner(f"Preparing {name}…"):
             prepared.append((name, prepared_files.prepare(data, image_shape, name, recipe)))
     except ImageInputError as error:
-        st.error(str(error))
+        st.error(markdown_literal(error))  # quotes the file's name, as typed
 
 reports = []
 for name, item in prepared:
@@ -75,7 +76,7 @@ if projection is not None and stars:
 
 for index, (name, item, report) in enumerate(reports):
     st.divider()
-    st.subheader(name)
+    st.subheader(markdown_literal(name))
     for warning in item.warnings:
         st.warning(warning)
     st.caption("Preprocessing, step by step")
@@ -104,7 +105,7 @@ for index, (name, item, report) in enumerate(reports):
     st.caption("mu = (" + ", ".join(f"{m:+.2f}" for m in report.mu[:16]) + (", …" if len(report.mu) > 16 else "")
                + "), sigma = (" + ", ".join(f"{s:.2f}" for s in report.sigma[:16]) + (", …" if len(report.sigma) > 16 else "") + ")")
     neighbours = store.images(report.neighbour_ids)
-    labels = [dataset.label_names[int(codes.labels[i])] if dataset.label_names and codes.labels[i] >= 0 else "–"
+    labels = [markdown_literal(dataset.label_names[int(codes.labels[i])]) if dataset.label_names and codes.labels[i] >= 0 else "–"
               for i in report.neighbour_ids]
     st.caption("Nearest data set images in latent space")
     ui.show_images(neighbours, [f"#{i} ({label}), d = {d:.2f}" for i, label, d in
