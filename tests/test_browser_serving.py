@@ -7,7 +7,7 @@ import sqlite3
 
 import pytest
 
-from conftest import AppServer, copy_shipped_checkpoints, open_app_page, wait_for_idle
+from conftest import BUSY_MS, AppServer, copy_shipped_checkpoints, open_app_page, wait_for_idle
 from vae.checkpoints import load_checkpoint
 from vae.jobstore import store_path
 
@@ -31,7 +31,7 @@ def _start(page, name: str, epochs: int, batch_size: int = 16, owner_name: str =
 def _new_page(browser):
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     page = context.new_page()
-    page.set_default_timeout(60_000)
+    page.set_default_timeout(BUSY_MS)
     return context, page
 
 
@@ -60,7 +60,7 @@ def test_another_student_sees_typed_markdown_as_text_and_cannot_act_on_the_run(b
         row = bob.locator('[data-testid="stHorizontalBlock"]').filter(has_text="alice-markdown")
         assert row.get_by_role("button").count() == 0
         alice.get_by_role("button", name="Stop").first.click()
-        alice.locator('[data-testid^="stAlertContent"]').get_by_text("Stopped", exact=False).wait_for(timeout=120_000)
+        alice.locator('[data-testid^="stAlertContent"]').get_by_text("Stopped", exact=False).wait_for(timeout=BUSY_MS)
     finally:
         alice_context.close()
         bob_context.close()
@@ -78,7 +78,7 @@ def test_a_server_stopped_mid_run_saves_the_last_complete_epoch_exits_cleanly_an
         open_app_page(page, server, "train")
         _start(page, "cut-short", epochs=500)
         page.wait_for_function("""() => { const bar = document.querySelector('[data-testid="stProgress"]');
-                                          return bar && /Epoch ([3-9]|\\d\\d+)\\//.test(bar.innerText); }""", timeout=180_000)
+                                          return bar && /Epoch ([3-9]|\\d\\d+)\\//.test(bar.innerText); }""", timeout=BUSY_MS)
         server.process.send_signal(signal_number)
         code = server.process.wait(timeout=120)
     finally:

@@ -186,19 +186,23 @@ def test_a_data_set_that_cannot_load_is_a_message_on_the_page(app_test, tmp_path
     assert "empty" in at.error[0].value and "Traceback" not in at.error[0].value
 
 
-def test_a_folder_path_is_trained_on_exactly_as_typed(app_test, checkpoint_root, tmp_path):
+def test_a_folder_path_is_trained_on_exactly_as_named(app_test, checkpoint_root, tmp_path, monkeypatch):
     from PIL import Image
 
     from vae.datasets_extra import folder_dataset_name
 
-    folder = tmp_path / "what? scans "  # a '?' inside and a space at the end, both part of the name
+    folder = tmp_path / "pictures" / "what? scans "  # a '?' inside and a space at the end, both part of the name
     for label in ("a", "b"):
         (folder / label).mkdir(parents=True)
         for i in range(2):
             Image.new("L", (12, 12), 60 * i + (100 if label == "b" else 0)).save(folder / label / f"{i}.png")
+    monkeypatch.setenv("LATENT_LAB_FOLDER_ROOTS", str(tmp_path / "pictures"))
+    monkeypatch.setenv("LATENT_LAB_TEACHER_PASSWORD", "let-me-in")
     at = open_page(app_test.run(), "views/train.py")
+    at.text_input(key="teacher_password").set_value("let-me-in")
+    at.button(key="FormSubmitter:teacher_form-Unlock").click().run()
     at.selectbox(key="train_dataset").set_value("folder").run()
-    at.text_input(key="train_folder").set_value(str(folder))
+    at.selectbox(key="train_folder").set_value(folder)
     at.number_input(key="train_epochs").set_value(1)
     at.text_input(key="train_name").set_value("typed-path")
     at.button(key="train_start").click().run()

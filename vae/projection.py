@@ -557,7 +557,8 @@ class ProjectionStore:
         self.dataset = dataset
         self.max_points = max_points
         # The weights and the images: a folder set that changed under the checkpoint makes new maps.
-        self.fingerprint = f"{weights_fingerprint(self.path)}:{data_fingerprint(dataset, max_points)}"
+        self.weights_fingerprint = weights_fingerprint(self.path)
+        self.fingerprint = f"{self.weights_fingerprint}:{data_fingerprint(dataset, max_points)}"
         self.disk_error: str | None = None  # why the cache could not be written, if it could not
         self._guard = threading.Lock()
         self._locks: dict[str, threading.Lock] = {}
@@ -571,7 +572,7 @@ class ProjectionStore:
             return self._locks.setdefault(key, threading.Lock())
 
     def _save(self, name: str, arrays: dict[str, np.ndarray]) -> None:
-        if weights_fingerprint(self.path) != self.fingerprint:
+        if weights_fingerprint(self.path) != self.weights_fingerprint:
             return  # the checkpoint was deleted or replaced while this computed: nothing to write back to
         try:
             _write_npz_atomically(self.folder / f"{name}.npz", {**arrays, "fingerprint": np.array(self.fingerprint)})
