@@ -82,7 +82,8 @@ def float_digit(stroke: float, background: float = 0.0) -> bytes:
     return encode(Image.fromarray(np.where(ink, stroke, background).astype(np.float32), "F"), "TIFF")
 
 
-@pytest.mark.parametrize("stroke, background", [(np.inf, 0.0), (np.inf, np.nan), (1.0, -np.inf), (np.inf, -np.inf)])
+@pytest.mark.parametrize("stroke, background", [(np.inf, 0.0), (np.inf, np.nan), (1.0, -np.inf), (np.inf, -np.inf),
+                                                (np.inf, 1.0), (-np.inf, 0.0), (np.nan, 0.0), (np.inf, 3e38)])
 def test_a_float_tiff_with_infinite_strokes_is_the_digit_and_raises_no_warning(stroke, background):
     reference = prepare_upload(float_digit(1.0), MNIST).x
     with warnings.catch_warnings():
@@ -90,6 +91,14 @@ def test_a_float_tiff_with_infinite_strokes_is_the_digit_and_raises_no_warning(s
         prepared = prepare_upload(float_digit(stroke, background), MNIST, "inf.tif")
     assert (prepared.x - reference).abs().mean() < 0.02
     assert "infinite or not a number" in prepared.steps[0].detail
+
+
+@pytest.mark.parametrize("stroke, background", [(0.0, -1.0), (-5.0, 0.0), (1.0, -1e6)])
+def test_a_float_tiff_with_negative_values_keeps_its_digit(stroke, background):
+    """Float pixels are scaled into 0..1 from their own range, not clipped at 0 (which blanks them)."""
+    reference = prepare_upload(float_digit(1.0), MNIST).x
+    prepared = prepare_upload(float_digit(stroke, background), MNIST, "negative.tif")
+    assert (prepared.x - reference).abs().mean() < 0.02
 
 
 def test_colour_models_are_not_inverted_and_get_no_stroke_recipe():
