@@ -82,7 +82,8 @@ def float_digit(stroke: float, background: float = 0.0) -> bytes:
     return encode(Image.fromarray(np.where(ink, stroke, background).astype(np.float32), "F"), "TIFF")
 
 
-@pytest.mark.parametrize("stroke, background", [(np.inf, 0.0), (np.inf, np.nan), (1.0, -np.inf), (np.inf, -np.inf)])
+@pytest.mark.parametrize("stroke, background", [(np.inf, 0.0), (np.inf, np.nan), (1.0, -np.inf), (np.inf, -np.inf),
+                                                (np.inf, 1.0), (-np.inf, 0.0), (np.nan, 0.0), (np.inf, 3e38)])
 def test_a_float_tiff_with_infinite_strokes_is_the_digit_and_raises_no_warning(stroke, background):
     reference = prepare_upload(float_digit(1.0), MNIST).x
     with warnings.catch_warnings():
@@ -90,6 +91,14 @@ def test_a_float_tiff_with_infinite_strokes_is_the_digit_and_raises_no_warning(s
         prepared = prepare_upload(float_digit(stroke, background), MNIST, "inf.tif")
     assert (prepared.x - reference).abs().mean() < 0.02
     assert "infinite or not a number" in prepared.steps[0].detail
+
+
+@pytest.mark.parametrize("stroke, background", [(0.0, -1.0), (-5.0, 0.0), (1.0, -1e6)])
+def test_a_float_tiff_with_negative_values_keeps_its_digit(stroke, background):
+    """Float pixels are scaled into 0..1 from their own range, not clipped at 0 (which blanks them)."""
+    reference = prepare_upload(float_digit(1.0), MNIST).x
+    prepared = prepare_upload(float_digit(stroke, background), MNIST, "negative.tif")
+    assert (prepared.x - reference).abs().mean() < 0.02
 
 
 def test_colour_models_are_not_inverted_and_get_no_stroke_recipe():
@@ -106,3 +115,18 @@ def test_a_plain_one_is_a_stroke_redrawn_at_mnist_width(pen):
     digit = prepare_upload(encode(one), MNIST, "one.png").x[0, 0].numpy()
     assert 2 <= (digit[14] > 0.5).sum() <= 4  # about 3 pixels across, like MNIST's strokes
     assert 19 <= (digit[:, 14] > 0.5).sum() <= 21  # 20 pixels tall: MNIST's box
+
+
+@pytest.mark.parametrize("size, pen", [(200, 60), (120, 30), (400, 100)])
+def test_a_bold_marker_in_a_tight_crop_keeps_all_its_ink(size, pen):
+    """Strokes a quarter of the picture wide or more: the paper was estimated in windows narrower than
+    the stroke, so the middle of each stroke was taken for paper and a 7 came out as a broken scrawl."""
+    from vae.strokes import isolate
+
+    picture = Image.new("L", (size, size), 240)
+    margin = 0.15 * size
+    ImageDraw.Draw(picture).line([(margin, margin), (size - margin, margin), (0.4 * size, size - margin)],
+                                 fill=20, width=pen, joint="curve")
+    truth = np.asarray(picture) < 128
+    found = isolate(np.asarray(picture, dtype=np.float32) / 255)
+    assert abs(int(found.mask.sum()) - int(truth.sum())) < 0.02 * truth.sum()

@@ -139,9 +139,12 @@ def _finite(image: Image.Image, notes: list[str]) -> Image.Image:
     good = values[finite]
     low = min(float(good.min()), 0.0) if good.size else 0.0
     high = max(float(good.max()), 1.0) if good.size else 1.0
+    # Strictly beyond every finite pixel: +inf strokes on white paper (1.0) must not become paper.
+    largest = float(np.finfo(np.float32).max)  # the results stay finite in float32
+    bright, dark = min(high + (high - low), largest), max(low - (high - low), -largest)
     notes.append(f"{values.size - int(finite.sum()):,} pixels were infinite or not a number: +inf taken as the "
                  "brightest value, -inf and NaN as the darkest.")
-    return Image.fromarray(np.nan_to_num(values, nan=low, posinf=high, neginf=low), "F")
+    return Image.fromarray(np.nan_to_num(values, nan=dark, posinf=bright, neginf=dark), "F")
 
 
 def _shrink(image: Image.Image) -> Image.Image:
@@ -208,10 +211,12 @@ def _to_float(image: Image.Image, channels: int) -> tuple[np.ndarray, str]:
         gray = np.asarray(image, dtype=np.float64)
         if mode.startswith("I;16"):
             top, how = 65535.0, "16-bit gray scaled from 0..65535"
+            bottom = 0.0
         else:
-            top = 1.0 if mode == "F" and gray.max() <= 1.0 else max(float(gray.max()), 1.0)
-            how = f"{'32-bit' if mode == 'I' else 'float'} gray scaled by its maximum"
-        gray = np.clip(np.nan_to_num(gray / top), 0, 1)
+            # 0..1 stays as it is; values beyond it (negative ones included) are scaled into it, not clipped.
+            bottom, top = min(float(gray.min()), 0.0), max(float(gray.max()), 1.0)
+            how = f"{'32-bit' if mode == 'I' else 'float'} gray scaled from {bottom:g}..{top:g}"
+        gray = np.clip(np.nan_to_num((gray - bottom) / (top - bottom)), 0, 1)
         return (np.repeat(gray[..., None], 3, axis=2), how + ", repeated into RGB") if channels == 3 else (gray, how)
     how = f"{mode} image"
     if mode == "L" and channels == 1:

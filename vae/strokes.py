@@ -7,8 +7,9 @@ vignette, a shadow), and the pen's width relative to the digit depends on how bi
 
 - The paper's brightness is estimated locally by a grey-level closing (Gonzalez & Woods, *Digital
   Image Processing*, "top-hat" shading correction): a window wider than any stroke wipes the dark
-  strokes out and keeps the slowly varying light, shadow edges included. Ink is how much darker a
-  pixel is than its own paper (a ratio, since light multiplies reflectance).
+  strokes out and keeps the slowly varying light, shadow edges included (a quarter of the picture,
+  widened to twice the widest stroke when a bold marker fills a tight crop). Ink is how much darker
+  a pixel is than its own paper (a ratio, since light multiplies reflectance).
 - The ink is kept by hysteresis above Otsu's threshold; specks are dropped.
 - Its centre line (scikit-image's `skeletonize`, Zhang & Suen thinning) is redrawn at MNIST's median
   stroke width, so a small 7 and a large 7 give the same model input.
@@ -31,6 +32,7 @@ SPECK_FRACTION = 0.05  # marks under 5% of the largest mark's area are dust, not
 MIN_EXTENT_PX = 8  # a mark shorter than this at the working size cannot be read
 MIN_LENGTH_PER_WIDTH = 3.0  # a digit is several strokes long (MNIST: 4.8 for its thickest tenth); a dot is as long as it is wide
 MAX_MARKS = 3  # MNIST: 97.6% of digits are one mark, 99.5% at most 2
+WIDEST_STROKE_PER_WINDOW = 0.75  # a stroke this wide relative to the paper's window is re-estimated with a wider one
 MAX_LINE_PER_EXTENT = 5.0  # centre-line length / longer side; MNIST's largest is 3.3 (an 8): more is text or texture
 
 
@@ -92,14 +94,8 @@ def stroke_width(mask: np.ndarray, skeleton: np.ndarray | None = None) -> float:
     return max(1.0, 2.0 * float(np.median(distance[skeleton])) - 1.0)
 
 
-def isolate(paper: np.ndarray) -> Strokes:
-    """Find the written strokes in a light-background picture (H, W) in [0, 1] (dark ink on paper).
-
-    Raises NotAStroke for a blank picture, a dot too small to read, or a solid blob.
-    """
-    rows, cols = paper.shape
-    # Wider than any pen stroke relative to the picture (a thick marker is ~1/10 of a filled frame).
-    window = max(3, round(0.25 * min(rows, cols))) | 1 if min(rows, cols) >= 48 else 2 * max(rows, cols) + 1
+def _ink(paper: np.ndarray, window: int):
+    """Ink (H, W), its threshold, the kept mask and its labelled marks, with paper estimated in `window`-pixel windows."""
     background = local_paper(paper, window)
     # Darkness relative to the paper (light multiplies); under a tenth of full light, the difference
     # is damped instead, so black paper is not read as ink.
@@ -116,7 +112,26 @@ def isolate(paper: np.ndarray) -> Strokes:
     labels, count = ndimage.label(mask, structure=np.ones((3, 3)))
     areas = np.bincount(labels.ravel())[1:]
     keep = np.flatnonzero(areas >= SPECK_FRACTION * areas.max()) + 1
-    mask = np.isin(labels, keep)
+    return ink, threshold, np.isin(labels, keep), labels, count, keep
+
+
+def isolate(paper: np.ndarray) -> Strokes:
+    """Find the written strokes in a light-background picture (H, W) in [0, 1] (dark ink on paper).
+
+    Raises NotAStroke for a blank picture, a dot too small to read, or a solid blob.
+    """
+    rows, cols = paper.shape
+    whole = 2 * max(rows, cols) + 1  # a window this wide gives the whole picture one paper level
+    # Wider than any pen stroke relative to the picture (a thick marker is ~1/10 of a filled frame).
+    window = max(3, round(0.25 * min(rows, cols))) | 1 if min(rows, cols) >= 48 else whole
+    while True:
+        ink, threshold, mask, labels, count, keep = _ink(paper, window)
+        # A stroke nearly as wide as the window is partly taken for paper (a bold marker in a tight
+        # crop): estimate the paper again with a window twice as wide as the widest stroke found.
+        widest = 2.0 * float(ndimage.distance_transform_edt(np.pad(mask, 1)).max())
+        if window >= whole or widest < WIDEST_STROKE_PER_WINDOW * window:
+            break
+        window = min(whole, 2 * int(np.ceil(widest)) + 1)
     specks = count - len(keep)
     warnings = []
     if len(keep) > MAX_MARKS:
