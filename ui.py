@@ -338,6 +338,7 @@ def projection_picker(store, history: list[dict], with_split: bool = True) -> tu
     what was last chosen for it, else on a quick projection with the two dimensions of most KL.
     Methods its codes do not allow are not offered, and a caption says why.
     """
+    from vae.history import dimension_name
     from vae.map_options import default_dims, default_method, not_offered_sentence
     from vae.projection import METHOD_TITLES
 
@@ -365,8 +366,8 @@ def projection_picker(store, history: list[dict], with_split: bool = True) -> tu
     dims = None
     if method == "dims":
         options_dims = list(range(codes.latent_dim))
-        first = columns[1].selectbox("x axis", options_dims, index=choice["dims"][0], format_func=lambda d: f"z{d + 1}", key="map_dim_x")
-        second = columns[2].selectbox("y axis", options_dims, index=choice["dims"][1], format_func=lambda d: f"z{d + 1}", key="map_dim_y")
+        first = columns[1].selectbox("x axis", options_dims, index=choice["dims"][0], format_func=dimension_name, key="map_dim_x")
+        second = columns[2].selectbox("y axis", options_dims, index=choice["dims"][1], format_func=dimension_name, key="map_dim_y")
         dims = (first, second)
     split = choice["split"]
     if with_split:

@@ -13,6 +13,7 @@ import plotly.graph_objects as go
 import torch
 from plotly.colors import qualitative
 
+from vae.history import dimension_name
 from vae.images import image_grid
 from vae.models import VAE
 from vae.text import html_literal
@@ -144,7 +145,7 @@ def posterior_figure(mu: np.ndarray, sigma: np.ndarray, height: int = 300) -> go
         figure.update_xaxes(range=[-reach, reach], title="z1", constrain="domain")
         figure.update_yaxes(range=[-reach, reach], title="z2", scaleanchor="x", scaleratio=1, constrain="domain")
     else:
-        dims = [f"z{i + 1}" for i in range(len(mu))]
+        dims = [dimension_name(i) for i in range(len(mu))]
         figure.add_trace(go.Bar(x=dims, y=mu, error_y=dict(type="data", array=sigma, visible=True), name="mean ± σ",
                                 marker_color="crimson"))
         figure.add_hline(y=0, line_color="black", line_width=1)

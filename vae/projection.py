@@ -39,6 +39,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from vae.history import dimension_name
 from vae.losses import elbo_parts
 from vae.map_options import MethodOption, distinct_codes, method_options, tsne_perplexity, why_not
 from vae.models import VAE
@@ -268,7 +269,7 @@ def compute_projection(codes: LatentCodes, method: str, dims: tuple[int, int] | 
         first, second = int(dims[0]), int(dims[1])
         if not (0 <= first < codes.latent_dim and 0 <= second < codes.latent_dim):
             raise ProjectionError(f"Latent dimensions run from 1 to {codes.latent_dim}.")
-        projection = Projection(method, key, mu[:, [first, second]].copy(), (f"z{first + 1}", f"z{second + 1}"), dims=(first, second))
+        projection = Projection(method, key, mu[:, [first, second]].copy(), (dimension_name(first), dimension_name(second)), dims=(first, second))
     elif method == "pca":
         with _import_lock:
             from sklearn.decomposition import PCA
