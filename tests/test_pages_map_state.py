@@ -132,7 +132,9 @@ def test_a_1d_latent_is_drawn_as_a_strip_and_uploads_land_on_it(app_test, checkp
     assert "Placed exactly along z1" in captions(at)
 
 
-def test_a_folder_of_two_pictures_gets_every_map_it_can_and_the_reason_for_the_rest(app_test, checkpoint_root, tmp_path):
+def test_a_folder_of_two_pictures_gets_every_map_it_can_and_the_reason_for_the_rest(app_test, checkpoint_root, tmp_path,
+                                                                                    monkeypatch):
+    monkeypatch.setenv("LATENT_LAB_FOLDER_ROOTS", str(tmp_path))  # the operator offers this folder
     pictures = tmp_path / "pictures"
     pictures.mkdir()
     for i in range(2):

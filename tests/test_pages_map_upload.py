@@ -203,8 +203,10 @@ def test_each_file_is_prepared_once_per_session_whatever_its_name(app_test, monk
     assert len(calls) == 1
 
 
-def test_the_draw_tab_of_a_colour_model_says_nothing_is_inverted(app_test, checkpoint_root, tmp_path):
+def test_the_draw_tab_of_a_colour_model_says_nothing_is_inverted(app_test, checkpoint_root, tmp_path, monkeypatch):
     import torch
+
+    monkeypatch.setenv("LATENT_LAB_FOLDER_ROOTS", str(tmp_path))  # the operator offers this folder
 
     from vae.checkpoints import save_checkpoint
     from vae.datasets_extra import folder_dataset_name
