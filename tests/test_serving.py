@@ -125,6 +125,22 @@ def test_one_queued_or_running_run_per_session_and_a_capped_queue(tmp_path):
     assert [job.name for job in manager.jobs()] == ["t-1", "b-1", "a-1"]
 
 
+def test_a_sweep_counts_as_one_run_of_its_student_carries_its_owner_and_only_they_may_stop_it(tmp_path):
+    from vae import sweeps
+
+    manager = JobManager(start=False)
+    limits = Settings(max_runs_per_session=1, max_queue=10)
+    queued = sweeps.submit_sweep(manager, "mine", SMALL, digits(), "beta", [1.0, 4.0], root=tmp_path,
+                                 owner=ALICE, limits=limits)
+    assert [job.owner for job in queued] == [ALICE, ALICE] and queued[0].group == queued[1].group
+    with pytest.raises(JobLimitError, match="already have 1 run"):  # the sweep is her one run
+        manager.submit("another", SMALL, digits(), root=tmp_path, owner=ALICE, limits=limits)
+    with pytest.raises(jobs.JobPermissionError):
+        sweeps.stop_group(manager, queued[0].group, by=BOB)
+    sweeps.stop_group(manager, queued[0].group, by=ALICE)
+    assert all(job.status == jobs.STOPPED for job in queued)
+
+
 def test_a_run_over_the_compute_budget_is_refused_with_the_epochs_it_may_have(tmp_path):
     manager = JobManager()
     job = manager.submit("too-long", SMALL, digits(epochs=10_000), root=tmp_path, owner=ALICE,
