@@ -17,7 +17,6 @@ LATENT_LAB_UPLOAD_KEEP_HOURS.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import io
 import json
@@ -33,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Iterable
 
+from vae.checkpoints import _folder_lock  # one lock file per folder, shared with checkpoint saves
 from vae.data import DataError, Dataset, register
 from vae.datasets_extra import FOLDER_COLORS, FOLDER_SIZES, FolderRequest, decode_image, default_data_dir, image_extensions, \
     read_image_folder
@@ -193,7 +193,7 @@ def store_upload(files: Iterable[tuple[str, bytes]], title: str, *, root: Path |
             key = _content_key(kept)
             picture = StudentPictures(key, _shown(title) or "pictures", tuple(labels), tuple(notes))
             (staging / MANIFEST).write_text(json.dumps({"title": picture.title, "labels": picture.labels, "notes": notes}))
-            with _root_lock(root):
+            with _folder_lock(root):
                 target = root / key
                 if target.is_dir():
                     os.utime(target)  # the same pictures again: keep the first copy, fresh
@@ -310,16 +310,6 @@ def _staging(root: Path) -> Path:
     return staging
 
 
-@contextlib.contextmanager
-def _root_lock(root: Path):
-    with open(root / ".lock", "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 def upload_key(name: str) -> str | None:
     """The upload key of a data set name `upload:<key>[?options]`, else None."""
     base, _, argument = name.partition(":")
@@ -332,7 +322,7 @@ def prune_unused(root: Path, keep_seconds: float, in_use: Iterable[str] = ()) ->
     keep = {upload_key(name) for name in in_use}
     removed = []
     now = time.time()
-    with _root_lock(root):
+    with _folder_lock(root):
         for folder in root.iterdir():
             if KEY_PATTERN.fullmatch(folder.name) and folder.name not in keep:
                 with contextlib.suppress(OSError):
