@@ -244,22 +244,40 @@ class Abuser(Session):
             await context.close()
 
     async def _flood(self) -> None:
+        """Start clicked 40 times with 10,000 epochs, each time a fresh name; counts the Starts refused at once."""
         from playwright.async_api import TimeoutError as PlaywrightTimeout
 
         await self.go("Train")
-        self.flood_refusals = 0
+        self.flood_refusals, self.flood_accepted, self.flood_messages = 0, 0, set()
+        form = self.page.locator('[data-testid="stForm"]')
+        # By the widgets' keys (Streamlit's st-key-<key> class), the labels as a fallback: the form has other
+        # fields with "epochs" in their label (KL warm-up epochs) and may grow more.
+        epochs = self.page.locator(".st-key-train_epochs input").or_(form.get_by_label("Epochs", exact=True)).first
+        name_field = self.page.locator(".st-key-train_name input").or_(form.get_by_label("Checkpoint name", exact=True)).first
+        start = self.page.locator(".st-key-train_start button").or_(form.get_by_role("button", name="Start training")).first
         for attempt in range(40):
-            name_field = self.page.get_by_label("Checkpoint name", exact=True)
-            try:
-                await name_field.wait_for(state="visible", timeout=5_000)
+            if not await epochs.is_visible():
+                # The "New run" expander folds away while this session's run is on: open it, as a person would.
+                await self.page.locator('[data-testid="stExpander"] summary').filter(has_text="New run").first.click()
+                await epochs.wait_for(state="visible")
+            await epochs.fill("10000")
+            await name_field.fill(f"flood-{attempt}-{int(time.time())}")
+            await start.click()
+            try:  # the click sets the app to rerunRequested at once; a rerun quicker than this wait is over already
+                await self.page.wait_for_selector('[data-testid="stApp"]:not([data-test-script-state="notRunning"])',
+                                                  timeout=3_000)
             except PlaywrightTimeout:
-                await self.page.get_by_text("New run").first.click()  # the form folds away while a run is on
-                await name_field.wait_for(state="visible")
-            await self.page.get_by_label("Epochs", exact=True).fill("10000")
-            await self.page.get_by_label("Checkpoint name", exact=True).fill(f"flood-{attempt}-{int(time.time())}")
-            await self.page.get_by_role("button", name="Start training").click()
+                pass
             await self.idle()
-            self.flood_refusals += bool(await self.page.locator('[data-testid^="stAlertContentError"]').count())
+            errors = self.page.locator('[data-testid^="stAlertContentError"]')
+            if await errors.count():
+                self.flood_refusals += 1
+                self.flood_messages.add((await errors.first.inner_text()).split("(")[0].strip()[:80])
+            else:
+                self.flood_accepted += 1
+        # What an accepted Start asked for: the run's caption says its epochs (10000, not the default 5).
+        if self.flood_accepted and not await self.page.get_by_text("10000 epochs").count():
+            raise AssertionError("a Start was accepted but no run on the page shows 10000 epochs")
 
     async def _hostile_upload(self, png: bytes) -> None:
         await self.go("Upload & draw")
@@ -304,7 +322,8 @@ async def visit_all(url: str, sessions: int, deadline_s: float, screenshots: Pat
         elapsed = time.perf_counter() - started
         if bad is not None:
             steps = ", ".join(f"{name} {values[0]:.1f} s" for name, values in bad.timings.items())
-            print(f"abuser: {steps}; Start clicks refused at once: {getattr(bad, 'flood_refusals', '?')}; "
+            print(f"abuser: {steps}; of 40 Start clicks, refused at once: {getattr(bad, 'flood_refusals', '?')}, "
+                  f"accepted: {getattr(bad, 'flood_accepted', '?')} (refusals said: {sorted(getattr(bad, 'flood_messages', []))}); "
                   f"its errors: {bad.errors or 'none'}")
         browser_cpu = cpu_seconds(chromium_pids()) - browser_cpu
         await browser.close()
