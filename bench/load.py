@@ -22,6 +22,7 @@ import argparse
 import asyncio
 import io
 import os
+import re
 import statistics
 import sys
 import tempfile
@@ -244,22 +245,45 @@ class Abuser(Session):
             await context.close()
 
     async def _flood(self) -> None:
+        """Start clicked 40 times with 10,000 epochs, each time a fresh name; counts the Starts refused at once."""
         from playwright.async_api import TimeoutError as PlaywrightTimeout
 
         await self.go("Train")
-        self.flood_refusals = 0
+        self.flood_messages = set()
+        form = self.page.locator('[data-testid="stForm"]')
+        # By the widgets' keys (Streamlit's st-key-<key> class), the labels as a fallback: the form has other
+        # fields with "epochs" in their label (KL warm-up epochs) and may grow more.
+        epochs = self.page.locator(".st-key-train_epochs input").or_(form.get_by_label("Epochs", exact=True)).first
+        name_field = self.page.locator(".st-key-train_name input").or_(form.get_by_label("Checkpoint name", exact=True)).first
+        start = self.page.locator(".st-key-train_start button").or_(form.get_by_role("button", name="Start training")).first
+        new_run = self.page.locator("details").filter(has=self.page.locator("summary", has_text="New run")).first
         for attempt in range(40):
-            name_field = self.page.get_by_label("Checkpoint name", exact=True)
             try:
-                await name_field.wait_for(state="visible", timeout=5_000)
+                await epochs.wait_for(state="visible", timeout=10_000)
             except PlaywrightTimeout:
-                await self.page.get_by_text("New run").first.click()  # the form folds away while a run is on
-                await name_field.wait_for(state="visible")
-            await self.page.get_by_label("Epochs", exact=True).fill("10000")
-            await self.page.get_by_label("Checkpoint name", exact=True).fill(f"flood-{attempt}-{int(time.time())}")
-            await self.page.get_by_role("button", name="Start training").click()
+                # The "New run" expander folds away while this session's run is on: open it, as a person would,
+                # and only if it is closed (a click on an open one, still drawing, would fold it).
+                if not await new_run.evaluate("details => details.open"):
+                    await new_run.locator("summary").first.click()
+                await epochs.wait_for(state="visible")
+            await epochs.fill("10000")
+            await name_field.fill(f"flood-{attempt}-{int(time.time())}")
+            await start.click()
+            try:  # the click sets the app to rerunRequested at once; a rerun quicker than this wait is over already
+                await self.page.wait_for_selector('[data-testid="stApp"]:not([data-test-script-state="notRunning"])',
+                                                  timeout=3_000)
+            except PlaywrightTimeout:
+                pass
             await self.idle()
-            self.flood_refusals += bool(await self.page.locator('[data-testid^="stAlertContentError"]').count())
+            errors = self.page.locator('[data-testid^="stAlertContentError"]')
+            if await errors.count():
+                self.flood_messages.add((await errors.first.inner_text()).split("(")[0].strip()[:80])
+        # Which Starts were accepted: the runs this server lists under a flood name (the page lists every run;
+        # an error on screen may be the previous click's), and the epochs their captions show.
+        text = await self.page.evaluate("document.body.textContent")
+        self.flood_accepted = len(set(re.findall(r"flood-(\d+)-\d+", text)))
+        self.flood_refusals = 40 - self.flood_accepted
+        self.flood_messages |= {f"accepted run shows {epochs} epochs" for epochs in set(re.findall(r"· (\d+) epochs ·", text))}
 
     async def _hostile_upload(self, png: bytes) -> None:
         await self.go("Upload & draw")
@@ -304,7 +328,8 @@ async def visit_all(url: str, sessions: int, deadline_s: float, screenshots: Pat
         elapsed = time.perf_counter() - started
         if bad is not None:
             steps = ", ".join(f"{name} {values[0]:.1f} s" for name, values in bad.timings.items())
-            print(f"abuser: {steps}; Start clicks refused at once: {getattr(bad, 'flood_refusals', '?')}; "
+            print(f"abuser: {steps}; of 40 Start clicks, refused at once: {getattr(bad, 'flood_refusals', '?')}, "
+                  f"accepted: {getattr(bad, 'flood_accepted', '?')} (refusals said: {sorted(getattr(bad, 'flood_messages', []))}); "
                   f"its errors: {bad.errors or 'none'}")
         browser_cpu = cpu_seconds(chromium_pids()) - browser_cpu
         await browser.close()
