@@ -90,7 +90,7 @@ def test_a_folder_upload_trains_a_model_everyone_can_open_but_only_its_student_c
         # The classmate opens the model: its pictures load from the stored upload, not from the student's session.
         open_app_page(classmate, upload_server, "reconstructions")
         classmate.locator('[data-testid="stSidebar"]').get_by_role("combobox", name="Checkpoint").click()
-        classmate.get_by_role("option", name=re.compile(r"^my-shapes: upload:")).click()
+        classmate.get_by_role("option", name=re.compile(r"^my-shapes: uploaded pictures, ")).click()  # never the upload's key
         wait_for_idle(classmate)
         classmate.locator('[data-testid="stMain"] [data-testid="stImage"] img').first.wait_for()
         expect(classmate.locator('[data-testid="stMain"] [data-testid="stAlertContentError"]')).to_have_count(0)
