@@ -143,3 +143,25 @@ def wait_for_idle(page) -> None:
 def open_app_page(page, server: AppServer, url_path: str = "") -> None:
     page.goto(f"{server.url}/{url_path}")
     wait_for_idle(page)
+
+
+def new_student(browser, height: int = 1000):
+    """A browser context of its own (another student: no shared cookies or session) and its page."""
+    context = browser.new_context(viewport={"width": 1400, "height": height})
+    opened = context.new_page()
+    opened.set_default_timeout(BUSY_MS)
+    return context, opened
+
+
+def start_digits_run(page, name: str, epochs: int, batch_size: int = 128, owner_name: str = "") -> None:
+    """Fill the Train page's form for a run on the embedded 8x8 digits and press Start."""
+    wait_for_idle(page)
+    page.locator('[data-testid="stSelectbox"]').filter(has_text="Data set").click()
+    page.get_by_role("option", name="scikit-learn 8x8 digits (embedded)").click()
+    wait_for_idle(page)
+    page.get_by_label("Epochs", exact=True).fill(str(epochs))
+    page.get_by_label("Batch size", exact=True).fill(str(batch_size))
+    page.get_by_label("Checkpoint name", exact=True).fill(name)
+    if owner_name:
+        page.get_by_label("Your name (optional)", exact=True).fill(owner_name)
+    page.get_by_role("button", name="Start training").click()

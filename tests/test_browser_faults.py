@@ -8,19 +8,9 @@ import time
 import pytest
 from playwright.sync_api import expect
 
-from conftest import BUSY_MS, BUSY_S, open_app_page, wait_for_idle
+from conftest import BUSY_MS, BUSY_S, open_app_page, start_digits_run, wait_for_idle
 from vae.checkpoints import load_checkpoint
 
-
-def _start_training(page, name: str, epochs: int, batch_size: int = 128) -> None:
-    wait_for_idle(page)
-    page.locator('[data-testid="stSelectbox"]').filter(has_text="Data set").click()
-    page.get_by_role("option", name="scikit-learn 8x8 digits (embedded)").click()
-    wait_for_idle(page)
-    page.get_by_label("Epochs", exact=True).fill(str(epochs))
-    page.get_by_label("Batch size", exact=True).fill(str(batch_size))
-    page.get_by_label("Checkpoint name", exact=True).fill(name)
-    page.get_by_role("button", name="Start training").click()
 
 
 def _wait_for_folder(path, timeout_s: float = BUSY_S) -> None:
@@ -37,7 +27,7 @@ def test_a_browser_closed_mid_training_still_saves_and_the_job_list_is_not_stuck
     page = laptop.new_page()
     page.set_default_timeout(BUSY_MS)
     open_app_page(page, app_server, "train")
-    _start_training(page, "closed-laptop", epochs=30, batch_size=16)  # several seconds of steps
+    start_digits_run(page, "closed-laptop", epochs=30, batch_size=16)  # several seconds of steps
     page.locator('[data-testid="stProgress"]').first.wait_for()
     laptop.close()  # the lid closes: websocket gone mid-run
 
@@ -56,7 +46,7 @@ def test_a_browser_closed_mid_training_still_saves_and_the_job_list_is_not_stuck
         entry = page.locator('[data-testid="stText"]').filter(has_text="closed-laptop").first  # plain text, not Markdown
         entry.wait_for()
         assert "finished" in entry.inner_text()
-        _start_training(page, "after-the-laptop", epochs=1)
+        start_digits_run(page, "after-the-laptop", epochs=1)
         # When the run ends the picker lists the new model and selects it.
         picker = page.locator('[data-testid="stSidebar"]').get_by_role("combobox", name="Checkpoint")
         expect(picker).to_have_value(re.compile(r"^after-the-laptop: digits"))

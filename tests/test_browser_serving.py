@@ -7,40 +7,24 @@ import sqlite3
 
 import pytest
 
-from conftest import BUSY_MS, AppServer, copy_shipped_checkpoints, open_app_page, wait_for_idle
+from conftest import BUSY_MS, AppServer, copy_shipped_checkpoints, new_student, open_app_page, start_digits_run, wait_for_idle
 from vae.checkpoints import load_checkpoint
 from vae.jobstore import store_path
 
 BEACON = "e.invalid"  # a name that never resolves: any request for it is the page obeying typed Markdown
 
 
-def _start(page, name: str, epochs: int, batch_size: int = 16, owner_name: str = "") -> None:
-    wait_for_idle(page)
-    page.locator('[data-testid="stSelectbox"]').filter(has_text="Data set").click()
-    page.get_by_role("option", name="scikit-learn 8x8 digits (embedded)").click()
-    wait_for_idle(page)
-    page.get_by_label("Epochs", exact=True).fill(str(epochs))
-    page.get_by_label("Batch size", exact=True).fill(str(batch_size))
-    page.get_by_label("Checkpoint name", exact=True).fill(name)
-    if owner_name:
-        page.get_by_label("Your name (optional)", exact=True).fill(owner_name)
-    page.get_by_role("button", name="Start training").click()
+def _start(page, name: str, epochs: int, owner_name: str = "") -> None:
+    start_digits_run(page, name, epochs, batch_size=16, owner_name=owner_name)
     page.locator('[data-testid="stProgress"]').first.wait_for()
-
-
-def _new_page(browser):
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    page = context.new_page()
-    page.set_default_timeout(BUSY_MS)
-    return context, page
 
 
 @pytest.mark.browser
 def test_another_student_sees_typed_markdown_as_text_and_cannot_act_on_the_run(browser, tmp_path):
     # Its own server: the shared one's timing-sensitive tests should not inherit this test's runs.
     app_server = AppServer(copy_shipped_checkpoints(tmp_path / "checkpoints"), tmp_path / "server.log")
-    alice_context, alice = _new_page(browser)
-    bob_context, bob = _new_page(browser)
+    alice_context, alice = new_student(browser)
+    bob_context, bob = new_student(browser)
     requests: list[str] = []
     bob_context.on("request", lambda request: requests.append(request.url))
     typed = f"![x](https://{BEACON}/x) [Ex](https://{BEACON})"  # 49 of the 60 characters allowed
@@ -73,7 +57,7 @@ def test_a_server_stopped_mid_run_saves_the_last_complete_epoch_exits_cleanly_an
         browser, tmp_path, signal_number):
     checkpoints = copy_shipped_checkpoints(tmp_path / "checkpoints")
     server = AppServer(checkpoints, tmp_path / "first.log")
-    context, page = _new_page(browser)
+    context, page = new_student(browser)
     try:
         open_app_page(page, server, "train")
         _start(page, "cut-short", epochs=500)
@@ -93,7 +77,7 @@ def test_a_server_stopped_mid_run_saves_the_last_complete_epoch_exits_cleanly_an
 
     # After a restart the run list still has it, marked as interrupted.
     restarted = AppServer(checkpoints, tmp_path / "second.log")
-    context, page = _new_page(browser)
+    context, page = new_student(browser)
     try:
         open_app_page(page, restarted, "train")
         page.get_by_text("Runs on this server").click()

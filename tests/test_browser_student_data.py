@@ -10,7 +10,7 @@ import pytest
 from PIL import Image, ImageDraw
 from playwright.sync_api import expect
 
-from conftest import BUSY_MS, AppServer, copy_shipped_checkpoints, open_app_page, wait_for_idle
+from conftest import BUSY_MS, AppServer, copy_shipped_checkpoints, new_student, open_app_page, wait_for_idle
 
 UPLOAD_OPTION = "Your own pictures (upload a folder or a zip)"
 
@@ -52,17 +52,11 @@ def choose_upload_option(page) -> None:
     wait_for_idle(page)
 
 
-def new_student(browser):
-    context = browser.new_context(viewport={"width": 1400, "height": 1100})
-    page = context.new_page()
-    page.set_default_timeout(BUSY_MS)
-    return context, page
-
 
 @pytest.mark.browser
 def test_a_folder_upload_trains_a_model_everyone_can_open_but_only_its_student_can_pick(upload_server, browser, picture_folder):
-    student_context, student = new_student(browser)
-    classmate_context, classmate = new_student(browser)
+    student_context, student = new_student(browser, height=1100)
+    classmate_context, classmate = new_student(browser, height=1100)
     try:
         open_app_page(student, upload_server, "train")
         choose_upload_option(student)

@@ -168,14 +168,19 @@ def test_bad_or_taken_checkpoint_names_are_refused(app_test, name, message):
     assert len(jobs.shared_manager().jobs()) == before
 
 
-def test_a_data_set_that_cannot_load_is_a_message_on_the_page(app_test, tmp_path, monkeypatch):
-    (tmp_path / "pictures" / "empty-folder").mkdir(parents=True)
-    monkeypatch.setenv("LATENT_LAB_FOLDER_ROOTS", str(tmp_path / "pictures"))
+def teacher_choosing_a_server_folder(app_test, monkeypatch, root):
+    """The Train page of a teacher on a server whose operator offers the folders under `root`."""
+    monkeypatch.setenv("LATENT_LAB_FOLDER_ROOTS", str(root))
     monkeypatch.setenv("LATENT_LAB_TEACHER_PASSWORD", "let-me-in")
     at = open_page(app_test.run(), "views/train.py")
     at.text_input(key="teacher_password").set_value("let-me-in")
     at.button(key="FormSubmitter:teacher_form-Unlock").click().run()
-    at.selectbox(key="train_dataset").set_value("folder").run()
+    return at.selectbox(key="train_dataset").set_value("folder").run()
+
+
+def test_a_data_set_that_cannot_load_is_a_message_on_the_page(app_test, tmp_path, monkeypatch):
+    (tmp_path / "pictures" / "empty-folder").mkdir(parents=True)
+    at = teacher_choosing_a_server_folder(app_test, monkeypatch, tmp_path / "pictures")
     at.selectbox(key="train_folder").set_value(tmp_path / "pictures" / "empty-folder")
     at.text_input(key="train_name").set_value("from-a-folder")
     at.button(key="train_start").click().run()
@@ -196,12 +201,7 @@ def test_a_folder_path_is_trained_on_exactly_as_named(app_test, checkpoint_root,
         (folder / label).mkdir(parents=True)
         for i in range(2):
             Image.new("L", (12, 12), 60 * i + (100 if label == "b" else 0)).save(folder / label / f"{i}.png")
-    monkeypatch.setenv("LATENT_LAB_FOLDER_ROOTS", str(tmp_path / "pictures"))
-    monkeypatch.setenv("LATENT_LAB_TEACHER_PASSWORD", "let-me-in")
-    at = open_page(app_test.run(), "views/train.py")
-    at.text_input(key="teacher_password").set_value("let-me-in")
-    at.button(key="FormSubmitter:teacher_form-Unlock").click().run()
-    at.selectbox(key="train_dataset").set_value("folder").run()
+    at = teacher_choosing_a_server_folder(app_test, monkeypatch, tmp_path / "pictures")
     at.selectbox(key="train_folder").set_value(folder)
     at.number_input(key="train_epochs").set_value(1)
     at.text_input(key="train_name").set_value("typed-path")
