@@ -16,7 +16,7 @@ from vae.checkpoints import Checkpoint, CheckpointError, CheckpointSummary, defa
 if TYPE_CHECKING:
     import torch
 
-    from vae.data import Dataset
+    from vae.datasets import Dataset
 
 # Nothing on the path of the first page imports PyTorch: the sidebar and Home read only JSON,
 # and the model loads when a page asks for it (selected_checkpoint). torch is imported on a
@@ -41,14 +41,14 @@ def get_checkpoint(summary: CheckpointSummary) -> Checkpoint:
 
 @st.cache_resource(show_spinner="Loading data set…", max_entries=8)
 def _cached_dataset(name: str, data_dir: str | None) -> Dataset:
-    from vae.data import load_dataset
+    from vae.datasets import load_dataset
 
     return load_dataset(name, data_dir)
 
 
 def get_dataset(name: str, data_dir: str | None = None) -> Dataset:
     """A data set, cached under its canonical name (the same folder typed four ways is one entry)."""
-    from vae.data import canonical_request
+    from vae.datasets import canonical_request
 
     return _cached_dataset(*canonical_request(name, data_dir))
 
@@ -160,8 +160,8 @@ def require_checkpoint() -> Checkpoint:
 
 def dataset_of(checkpoint: Checkpoint) -> Dataset:
     """The data set a checkpoint was trained on, or stop the page with the reason."""
-    from vae.data import DataError
-    from vae.datasets_extra import parse_folder_argument
+    from vae.datasets import DataError
+    from vae.datasets import parse_folder_argument
     from vae.settings import allowed_folder
 
     name = checkpoint.dataset_name
@@ -272,7 +272,7 @@ def projection_store(checkpoint: Checkpoint):
 HEAVY_IMPORTS = (
     "numpy", "pandas", "plotly.graph_objects", "plotly.subplots", "scipy.sparse", "sklearn.neighbors",
     "sklearn.decomposition", "sklearn.manifold", "sklearn.datasets", "PIL.Image", "torch",
-    "vae.models", "vae.losses", "vae.data", "vae.images", "vae.train", "vae.jobs", "vae.projection",
+    "vae.models", "vae.losses", "vae.datasets", "vae.images", "vae.train", "vae.jobs", "vae.projection",
     "vae.generate", "vae.inspect", "vae.charts", "vae.maps", "vae.upload_report", "streamlit_drawable_canvas",
 )
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from vae.datasets_extra import FOLDER_COLORS, FOLDER_SIZES
+from vae.datasets import FOLDER_COLORS, FOLDER_SIZES
 from vae.student_data import StudentPictures, UploadError, UploadLimits, read_zip, store_upload
 
 UPLOADS_KEY = "student_uploads"  # this session's uploads: {key: StudentPictures}, newest last

@@ -46,7 +46,7 @@ def mig_seconds(models: list[str], repeats: int) -> tuple[list[float], str]:
     import torch
 
     from vae.checkpoints import default_root, load_checkpoint
-    from vae.data import load_dataset
+    from vae.datasets import load_dataset
     from vae.disentangle import disentanglement
 
     dataset = load_dataset("shapes")

@@ -29,7 +29,7 @@ sys.path.insert(0, str(ROOT))
 
 from vae import explain, likelihood  # noqa: E402
 from vae.checkpoints import load_checkpoint  # noqa: E402
-from vae.data import load_dataset  # noqa: E402
+from vae.datasets import load_dataset  # noqa: E402
 MODELS = ("digits-mlp-z2", "mnist5k-mlp-z2", "mnist5k-conv-z16")
 
 

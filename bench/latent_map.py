@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from vae.checkpoints import load_checkpoint  # noqa: E402
-from vae.data import load_dataset  # noqa: E402
+from vae.datasets import load_dataset  # noqa: E402
 from vae.projection import ProjectionStore, start_umap_warmup, umap_warmup_status, wait_for_umap_warmup  # noqa: E402
 
 

@@ -15,8 +15,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from vae.data import load_dataset  # noqa: E402
-from vae.datasets_extra import SHAPES_COUNT, generate_shapes  # noqa: E402
+from vae.datasets import load_dataset  # noqa: E402
+from vae.datasets.shapes import SHAPES_COUNT, generate_shapes  # noqa: E402
 
 
 def timed(function) -> tuple[float, object]:

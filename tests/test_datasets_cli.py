@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from test_datasets import accept_fake_cifar10, write_tiny_cifar10, write_tiny_idx_set
+from dataset_files import accept_fake_cifar10, write_tiny_cifar10, write_tiny_idx_set
 from vae.train import main
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -85,7 +85,7 @@ def test_a_constant_dimension_is_one_bin_and_knows_nothing():
 
 
 def test_factors_follow_the_rows_of_the_codes_and_a_folder_set_has_none():
-    from vae.data import load_dataset
+    from vae.datasets import load_dataset
 
     shapes = load_dataset("shapes")
     split, index = np.array([0, 1, 0]), np.array([5, 2, 7])

@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 from torchvision.datasets import MNIST
 
-from tests.test_datasets import write_tiny_idx_set
+from dataset_files import write_tiny_idx_set
 from vae import downloads, jobs
-from vae.data import DataError, load_dataset
-from vae.datasets_extra import IDX_FILES
+from vae.datasets import DataError, load_dataset
+from vae.datasets.torchvision_sets import IDX_FILES
 from vae.jobs import JobManager
 from vae.train import TrainConfig
 

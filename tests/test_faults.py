@@ -15,7 +15,7 @@ import torch
 
 from vae import checkpoints
 from vae.checkpoints import CheckpointError, list_checkpoints, load_checkpoint, save_checkpoint
-from vae.data import load_dataset
+from vae.datasets import load_dataset
 from vae.models import ModelConfig, build_model
 from vae.train import TrainConfig, train
 

@@ -8,7 +8,7 @@ import torch
 from conftest import SHIPPED
 from vae import charts
 from vae.checkpoints import load_checkpoint
-from vae.data import load_dataset
+from vae.datasets import load_dataset
 from vae.inspect import SelectionError, final_numbers, pick_test_images, reconstruct
 from vae.losses import elbo_parts, reconstruction_nll
 

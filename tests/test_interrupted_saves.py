@@ -15,7 +15,7 @@ import torch
 from conftest import ROOT, SHIPPED
 from vae import checkpoints, jobs
 from vae.checkpoints import list_checkpoints, load_checkpoint, save_checkpoint
-from vae.data import load_dataset
+from vae.datasets import load_dataset
 from vae.jobs import JobManager
 from vae.models import ModelConfig, build_model
 from vae.projection import ProjectionStore

@@ -153,7 +153,7 @@ def test_nan_in_the_first_epoch_saves_nothing_and_says_so(tmp_path):
 def _digits_with_a_nan_pixel():
     from dataclasses import replace
 
-    from vae.data import load_dataset
+    from vae.datasets import load_dataset
 
     clean = load_dataset("digits")
     poisoned = clean.train_images.clone()

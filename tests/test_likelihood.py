@@ -130,7 +130,7 @@ def test_iwae_is_per_image_and_stays_finite_for_images_the_model_finds_very_unli
 
 def test_bound_ladder_tightens_towards_exact_on_a_shipped_2d_model():
     from vae.checkpoints import load_checkpoint
-    from vae.data import load_dataset
+    from vae.datasets import load_dataset
 
     checkpoint = load_checkpoint(SHIPPED / "digits-mlp-z2")
     x = load_dataset("digits").test_images[:1]

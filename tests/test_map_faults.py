@@ -12,7 +12,7 @@ import torch
 
 from vae import projection as projection_module
 from vae.checkpoints import load_checkpoint
-from vae.data import Dataset, load_dataset
+from vae.datasets import Dataset, load_dataset
 from vae.map_options import default_dims, why_not
 from vae.neighbours import neighbours_of_members
 from vae.projection import METHODS, LatentCodes, ProjectionError, ProjectionStore, _read_npz, compute_projection

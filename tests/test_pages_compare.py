@@ -98,7 +98,7 @@ def train_tiny_shapes_model(root, name: str, beta: float) -> None:
     import torch
 
     from vae.checkpoints import save_checkpoint
-    from vae.data import load_dataset
+    from vae.datasets import load_dataset
     from vae.models import ModelConfig
     from vae.train import TrainConfig, checkpoint_story, train
 

@@ -77,7 +77,7 @@ def test_a_new_seed_redraws_the_prior_grid_but_the_weights_are_not_resent(app_te
 
 
 def png_of_test_image(index: int) -> bytes:
-    from vae.data import load_dataset
+    from vae.datasets import load_dataset
 
     return generate.image_png(load_dataset("mnist5k").test_images[index], width=28)
 
@@ -119,7 +119,7 @@ def test_the_pad_starts_from_a_handed_over_code_or_a_data_set_image(app_test):
     at.number_input(key="pad_image_index").set_value(3).run()
     at.button(key="pad_from_image").click().run()
     pad = components(at)["pad"]
-    from vae.data import load_dataset
+    from vae.datasets import load_dataset
 
     expected = generate.posterior_means(load_checkpoint(SHIPPED / "mnist5k-mlp-z2").model, load_dataset("mnist5k").test_images[3:4])[0]
     assert pad["token"] > handed["token"]

@@ -209,7 +209,7 @@ def test_the_draw_tab_of_a_colour_model_says_nothing_is_inverted(app_test, check
     monkeypatch.setenv("LATENT_LAB_FOLDER_ROOTS", str(tmp_path))  # the operator offers this folder
 
     from vae.checkpoints import save_checkpoint
-    from vae.datasets_extra import folder_dataset_name
+    from vae.datasets import folder_dataset_name
     from vae.models import ModelConfig, build_model
 
     for label, colour in (("red", (200, 30, 30)), ("blue", (30, 30, 200))):

@@ -194,7 +194,7 @@ def test_a_data_set_that_cannot_load_is_a_message_on_the_page(app_test, tmp_path
 def test_a_folder_path_is_trained_on_exactly_as_named(app_test, checkpoint_root, tmp_path, monkeypatch):
     from PIL import Image
 
-    from vae.datasets_extra import folder_dataset_name
+    from vae.datasets import folder_dataset_name
 
     folder = tmp_path / "pictures" / "what? scans "  # a '?' inside and a space at the end, both part of the name
     for label in ("a", "b"):

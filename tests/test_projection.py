@@ -13,7 +13,7 @@ import torch
 
 from vae import projection as projection_module
 from vae.checkpoints import load_checkpoint
-from vae.data import load_dataset
+from vae.datasets import load_dataset
 from vae.projection import LatentCodes, ProjectionError, ProjectionStore, _read_npz, compute_projection
 
 

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from PIL import Image, ImageDraw
 
-from vae import data
-from vae.data import DataError, load_dataset
+from vae.datasets import registry
+from vae.datasets import DataError, load_dataset
 from vae.student_data import UploadError, UploadLimits, prune_unused, read_zip, store_upload
 
 
@@ -48,9 +48,9 @@ def uploads(tmp_path, monkeypatch) -> Path:
     monkeypatch.setenv("LATENT_LAB_UPLOADS", str(root))
     for name in ("MAX_FILES", "MAX_MB", "MAX_IMAGE_MPX", "MAX_TOTAL_MPX", "KEEP_HOURS"):
         monkeypatch.delenv(f"LATENT_LAB_UPLOAD_{name}", raising=False)
-    data._load_cached.cache_clear()
+    registry._load_cached.cache_clear()
     yield root
-    data._load_cached.cache_clear()
+    registry._load_cached.cache_clear()
 
 
 def stored(root: Path) -> list[str]:
@@ -62,7 +62,7 @@ def test_a_folder_with_label_subfolders_becomes_a_data_set_any_page_can_load(upl
     pictures = store_upload(pet_files(), "pictures")
     assert pictures.title == "pets" and pictures.labels == (("cats", 5), ("dogs", 4))
     assert any("broken.png" in note for note in pictures.notes) and any("readme.txt" in note for note in pictures.notes)
-    data._load_cached.cache_clear()  # another session (or a restart) loads it by name alone
+    registry._load_cached.cache_clear()  # another session (or a restart) loads it by name alone
     dataset = load_dataset(pictures.dataset_name())
     assert dataset.label_names == ("cats", "dogs") and dataset.image_shape == (1, 28, 28)
     assert len(dataset.train_images) + len(dataset.test_images) == 9
@@ -207,6 +207,6 @@ def test_a_label_named_like_the_manifest_and_a_full_disk_are_handled(uploads, mo
 def test_the_picture_extensions_are_image_folders_own():
     from torchvision.datasets.folder import IMG_EXTENSIONS
 
-    from vae.datasets_extra import image_extensions
+    from vae.datasets.folder import image_extensions
 
     assert image_extensions() == (*IMG_EXTENSIONS, ".gif")

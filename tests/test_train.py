@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import vae.train as train_module
-from vae.data import load_dataset
+from vae.datasets import load_dataset
 from vae.losses import ELBOParts
 from vae.models import ModelConfig, ModelConfigError
 from vae.train import (PREVIEW_COUNT, EpochEvent, StepEvent, TrainConfig, TrainConfigError, TrainResult, evaluate,
@@ -189,7 +189,7 @@ def test_a_blow_up_on_the_last_step_of_an_epoch_keeps_the_last_truly_good_epoch(
 
 
 def test_the_live_preview_shows_a_spread_of_labels():
-    from vae.data import Dataset
+    from vae.datasets import Dataset
 
     mnist = load_dataset("mnist5k")
     assert mnist.test_labels[:PREVIEW_COUNT].unique().tolist() == [0]  # the test split is sorted by label

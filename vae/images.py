@@ -5,7 +5,6 @@ Images inside the library are float tensors (N, C, H, W) or (C, H, W) in [0, 1].
 
 from __future__ import annotations
 
-import io
 import struct
 import threading
 import zlib
@@ -16,6 +15,7 @@ import torch
 from PIL import Image
 
 from vae import strokes
+from vae.datasets.decode import ORIENTATION, TooManyPixels, crop_to_aspect, open_picture, orient, resize, to_float
 
 
 def to_display_image(image: torch.Tensor, width: int = 112) -> Image.Image:
@@ -50,7 +50,6 @@ def image_grid(images: torch.Tensor, columns: int = 8, width: int = 640) -> Imag
 
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024  # matches server.maxUploadSize in .streamlit/config.toml
 MAX_PIXELS = 24_000_000  # a 24-megapixel camera's full frame; checked from the header, before decoding
-WORKING_SIZE = 512  # pictures are shrunk to this many pixels on a side before any conversion (models see 8-64)
 PREPARING_AT_ONCE = 2  # uploads decoded at the same time on one server (2 cores); the others wait their turn
 UPLOAD_TYPES = ("png", "jpg", "jpeg", "gif", "bmp", "webp", "tif", "tiff")
 DISPLAY_SIZE = 160  # preprocessing steps are shown at most this many pixels on a side
@@ -58,11 +57,6 @@ BACKGROUND_LIGHT = 0.5  # a border brighter than this is paper: invert to MNIST'
 CONTENT_LEVEL = 0.2  # after removing the background, pixels above this count as the content
 MNIST_BOX = 20 / 28  # MNIST fits each digit into 20x20 of 28x28, then centres its mass
 HANDWRITING = ("mnist5k", "mnist", "digits", "kmnist")  # data sets of pen strokes: uploads get the stroke recipe
-ORIENTATION = 0x0112  # EXIF tag
-# EXIF orientations 2-8 (CIPA DC-008, as Pillow's ImageOps.exif_transpose reads them); 1 means upright.
-EXIF_TRANSPOSE = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180, 4: Image.Transpose.FLIP_TOP_BOTTOM,
-                  5: Image.Transpose.TRANSPOSE, 6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE,
-                  8: Image.Transpose.ROTATE_90}
 _preparing = threading.BoundedSemaphore(PREPARING_AT_ONCE)
 
 
@@ -128,39 +122,8 @@ def _thumbnail(array: np.ndarray) -> np.ndarray:
     return np.clip(small[0] if array.ndim == 2 else np.stack(small, axis=-1), 0, 1)
 
 
-def _finite(image: Image.Image, notes: list[str]) -> Image.Image:
-    """A float image with its infinities and NaNs replaced (+inf the brightest, -inf and NaN the darkest), said in `notes`."""
-    if image.mode != "F":
-        return image
-    values = np.asarray(image, dtype=np.float32)
-    finite = np.isfinite(values)
-    if finite.all():
-        return image
-    good = values[finite]
-    low = min(float(good.min()), 0.0) if good.size else 0.0
-    high = max(float(good.max()), 1.0) if good.size else 1.0
-    # Strictly beyond every finite pixel: +inf strokes on white paper (1.0) must not become paper.
-    largest = float(np.finfo(np.float32).max)  # the results stay finite in float32
-    bright, dark = min(high + (high - low), largest), max(low - (high - low), -largest)
-    notes.append(f"{values.size - int(finite.sum()):,} pixels were infinite or not a number: +inf taken as the "
-                 "brightest value, -inf and NaN as the darkest.")
-    return Image.fromarray(np.nan_to_num(values, nan=dark, posinf=bright, neginf=dark), "F")
-
-
-def _shrink(image: Image.Image) -> Image.Image:
-    """At most WORKING_SIZE on a side, shrunk in the file's own pixel format (8 or 16 bits, not float64)."""
-    if max(image.size) <= WORKING_SIZE:
-        return image
-    if image.mode in ("1", "P"):  # 1-bit and palette pixels cannot be averaged; the palette may hold transparency
-        image = image.convert("L" if image.mode == "1" else "RGBA")
-    # Pillow's fast integer reduce() (used first by thumbnail) has no 16-bit mode: resample those directly.
-    image.thumbnail((WORKING_SIZE, WORKING_SIZE), Image.Resampling.LANCZOS,
-                    reducing_gap=None if image.mode.startswith("I;16") else 2.0)
-    return image
-
-
 def load_image(data: bytes) -> tuple[Image.Image, list[str], int | None]:
-    """Decode an uploaded file's bytes (frame 0 of an animation) at most WORKING_SIZE on a side.
+    """Decode an uploaded file's bytes with the one decoder (`vae.datasets.decode.open_picture`).
 
     Returns the image, notes on what was done, and its EXIF orientation tag (or None). Raises
     ImageInputError for anything that is not a readable, reasonably sized image.
@@ -169,29 +132,14 @@ def load_image(data: bytes) -> tuple[Image.Image, list[str], int | None]:
         raise ImageInputError("the file is empty (0 bytes).")
     if len(data) > MAX_UPLOAD_BYTES:
         raise ImageInputError(f"the file is {len(data) / 2**20:.1f} MB; the limit is {MAX_UPLOAD_BYTES // 2**20} MB.")
-    notes: list[str] = []
     try:
         # Pillow refuses images above 2 x 89.5 Mpx at open (DecompressionBombError); our own lower
         # limit is checked from the header, before a single pixel is decoded.
-        image = Image.open(io.BytesIO(data))  # lazy: reads the header only
-        width, height = image.size
-        if width * height > MAX_PIXELS:
-            raise ImageInputError(
-                f"{width:,} x {height:,} pixels is too large to decode safely "
-                f"(limit {MAX_PIXELS / 1e6:.0f} million pixels). Shrink it first.")
-        frames = getattr(image, "n_frames", 1)
-        if frames > 1:
-            image.seek(0)
-            notes.append(f"Animated image with {frames} frames: the first frame is used.")
-        if max(width, height) > WORKING_SIZE:
-            image.draft(None, (WORKING_SIZE, WORKING_SIZE))  # JPEG decodes at 1/2 to 1/8 scale; others ignore it
-        image.load()  # decodes now: truncation and corrupt data show up here
-        orientation = image.getexif().get(ORIENTATION)
-        image = _shrink(_finite(image, notes))
-        if image.size != (width, height):
-            notes.append(f"{width:,} x {height:,} pixels, shrunk to {image.width} x {image.height} before converting.")
-    except ImageInputError:
-        raise
+        image, notes, orientation = open_picture(data, MAX_PIXELS)
+    except TooManyPixels as error:
+        raise ImageInputError(
+            f"{error.width:,} x {error.height:,} pixels is too large to decode safely "
+            f"(limit {MAX_PIXELS / 1e6:.0f} million pixels). Shrink it first.") from None
     except Image.UnidentifiedImageError:
         raise ImageInputError("this is not an image Pillow can read (PNG, JPEG, GIF, BMP, WebP or TIFF).") from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
@@ -200,48 +148,7 @@ def load_image(data: bytes) -> tuple[Image.Image, list[str], int | None]:
         raise ImageInputError(f"the image data is damaged or truncated and cannot be decoded ({error}).") from None
     except Exception as error:  # decoders raise odd types for odd files; the user still gets one message
         raise ImageInputError(f"the image cannot be decoded ({type(error).__name__}: {error}).") from None
-    return image, notes, orientation if isinstance(orientation, int) else None
-
-
-def _to_float(image: Image.Image, channels: int) -> tuple[np.ndarray, str]:
-    """Pixels as float (H, W) or (H, W, 3) in [0, 1], and what was done to get there."""
-    mode = image.mode
-    if mode in ("I;16", "I;16L", "I;16B", "I;16N", "I", "F"):
-        # 16/32-bit and float images: Pillow's convert("L") clips instead of scaling, so scale here.
-        gray = np.asarray(image, dtype=np.float64)
-        if mode.startswith("I;16"):
-            top, how = 65535.0, "16-bit gray scaled from 0..65535"
-            bottom = 0.0
-        else:
-            # 0..1 stays as it is; values beyond it (negative ones included) are scaled into it, not clipped.
-            bottom, top = min(float(gray.min()), 0.0), max(float(gray.max()), 1.0)
-            how = f"{'32-bit' if mode == 'I' else 'float'} gray scaled from {bottom:g}..{top:g}"
-        gray = np.clip(np.nan_to_num((gray - bottom) / (top - bottom)), 0, 1)
-        return (np.repeat(gray[..., None], 3, axis=2), how + ", repeated into RGB") if channels == 3 else (gray, how)
-    how = f"{mode} image"
-    if mode == "L" and channels == 1:
-        return np.asarray(image, dtype=np.float32) / 255.0, "L image, already grayscale"
-    if mode in ("P", "PA"):
-        image = image.convert("RGBA")  # the palette may hold transparency
-        how += " (palette) expanded"
-    if image.mode in ("RGBA", "LA", "La", "RGBa", "PA"):
-        image = Image.alpha_composite(Image.new("RGBA", image.size, "white"), image.convert("RGBA"))
-        how += ", transparency composited on white"
-    elif image.mode == "CMYK":
-        how += " converted from CMYK"
-    rgb = image.convert("RGB")
-    if channels == 3:
-        return np.asarray(rgb, dtype=np.float32) / 255.0, how + ", as RGB"
-    return np.asarray(rgb.convert("L"), dtype=np.float32) / 255.0, how + ", to grayscale (luminance)"
-
-
-def _resize(array: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Resize a float (H, W[, 3]) image to size = (width, height), antialiased."""
-    if array.shape[1] == size[0] and array.shape[0] == size[1]:
-        return array
-    channels = [array] if array.ndim == 2 else [array[..., c] for c in range(array.shape[2])]
-    out = [np.asarray(Image.fromarray(c.astype(np.float32), "F").resize(size, Image.Resampling.LANCZOS)) for c in channels]
-    return np.clip(out[0] if array.ndim == 2 else np.stack(out, axis=-1), 0, 1)
+    return image, notes, orientation
 
 
 def _fit_like_mnist(ink: np.ndarray, height: int, width: int) -> tuple[np.ndarray, str]:
@@ -249,7 +156,7 @@ def _fit_like_mnist(ink: np.ndarray, height: int, width: int) -> tuple[np.ndarra
     box_h, box_w = max(1, round(height * MNIST_BOX)), max(1, round(width * MNIST_BOX))
     scale = min(box_h / ink.shape[0], box_w / ink.shape[1])
     size = (max(1, round(ink.shape[1] * scale)), max(1, round(ink.shape[0] * scale)))
-    digit = _resize(ink, size)
+    digit = resize(ink, size)
     canvas = np.zeros((height, width), dtype=np.float32)
     mass = digit.sum()
     rows, cols = np.indices(digit.shape)
@@ -264,12 +171,12 @@ def _fit_like_mnist(ink: np.ndarray, height: int, width: int) -> tuple[np.ndarra
 
 def _orient(image: Image.Image, orientation: int | None, steps: list[Step], notes: list[str]) -> Image.Image:
     """Turn the picture upright by its EXIF tag; only a tag that changes something is listed as a step."""
-    if orientation in EXIF_TRANSPOSE:
-        image = image.transpose(EXIF_TRANSPOSE[orientation])
-        steps.append(Step("EXIF orientation", f"the camera's orientation tag {orientation} applied", _thumbnail(_to_float(image, 3)[0])))
+    upright = orient(image, orientation)
+    if upright is not image:
+        steps.append(Step("EXIF orientation", f"the camera's orientation tag {orientation} applied", _thumbnail(to_float(upright, 3)[0])))
     elif orientation not in (None, 1):
         notes.append(f"EXIF orientation tag {orientation} is not one of 1-8: ignored.")
-    return image
+    return upright
 
 
 def _stroke_recipe(pixels: np.ndarray, height: int, width: int, steps: list[Step]) -> tuple[np.ndarray, tuple[str, ...]]:
@@ -349,26 +256,20 @@ def prepare_image(image: Image.Image, image_shape: tuple[int, int, int], notes: 
     notes = list(notes or [])
     steps: list[Step] = []
     try:
-        original, why = _to_float(image, 3)
+        original, why = to_float(image, 3)
         if orientation is None:
             orientation = image.getexif().get(ORIENTATION)
         upright = _orient(image, orientation if isinstance(orientation, int) else None, steps, notes)
         steps.insert(0, Step("As uploaded", " ".join(notes) or f"{image.width}x{image.height} {image.mode}", _thumbnail(original)))
-        pixels, why = _to_float(upright, channels)
+        pixels, why = to_float(upright, channels)
     except (OSError, ValueError, SyntaxError, MemoryError) as error:
         raise ImageInputError(f"The image could not be converted ({error}).") from None
     steps.append(Step("To grayscale" if channels == 1 else "To RGB", why, _thumbnail(pixels)))
     if channels == 3:
-        target = width / height
-        rows, cols = pixels.shape[:2]
-        if cols / rows > target:
-            keep = max(1, round(rows * target))
-            pixels = pixels[:, (cols - keep) // 2:(cols - keep) // 2 + keep]
-        else:
-            keep = max(1, round(cols / target))
-            pixels = pixels[(rows - keep) // 2:(rows - keep) // 2 + keep]
+        # As a folder data set's picture (vae.datasets.decode.decode_image): the same file, the same pixels.
+        pixels = crop_to_aspect(pixels, width, height)
         steps.append(Step("Crop to shape", f"centre crop to the model's {width}:{height} aspect", _thumbnail(pixels)))
-        pixels = _resize(pixels, (width, height))
+        pixels = resize(pixels, (width, height))
         steps.append(Step("Resize", f"to the model's {width}x{height}", pixels))
         return PreparedImage(torch.from_numpy(pixels.transpose(2, 0, 1).copy()).float().unsqueeze(0), tuple(steps))
     warnings: tuple[str, ...] = ()

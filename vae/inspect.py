@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import torch
 
-from vae.data import Dataset
+from vae.datasets import Dataset
 from vae.history import ELBONumbers, final_numbers  # noqa: F401 (re-exported)
 from vae.losses import elbo_parts, reconstruction_nll
 from vae.models import VAE

@@ -30,7 +30,7 @@ from typing import Callable
 import torch
 
 from vae.checkpoints import CheckpointError, CheckpointExistsError, checkpoint_path, default_root, save_checkpoint, validate_name
-from vae.data import DataError, Dataset, load_dataset
+from vae.datasets import DataError, Dataset, load_dataset
 from vae.devices import DeviceError, resolve_device
 from vae.downloads import stopped_by
 from vae.jobstore import JobRecord, JobStore

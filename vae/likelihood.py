@@ -238,7 +238,7 @@ def main(argv: list[str] | None = None) -> int:
     import time
 
     from vae.checkpoints import CheckpointError, load_checkpoint
-    from vae.data import DataError, load_dataset
+    from vae.datasets import DataError, load_dataset
     from vae.devices import resolve_device
 
     parser = argparse.ArgumentParser(prog="python -m vae.likelihood", description=main.__doc__)

@@ -753,7 +753,7 @@ def main(argv: list[str] | None = None) -> int:
     import sys
 
     from vae.checkpoints import CheckpointError, load_checkpoint
-    from vae.data import DataError, load_dataset
+    from vae.datasets import DataError, load_dataset
 
     parser = argparse.ArgumentParser(prog="python -m vae.projection", description=main.__doc__.splitlines()[0])
     parser.add_argument("checkpoints", nargs="+", type=Path, help="checkpoint folders")

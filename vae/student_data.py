@@ -2,10 +2,10 @@
 
 A student never names a server path. The browser sends the files (a folder upload or one zip);
 they are checked against limits (files, bytes, pixels), each picture is decoded once by the one
-folder decoder (`vae.datasets_extra.decode_image`), and the readable ones are stored under the
-uploads folder, named by a hash of their content: `upload:<key>` is then a data set name like any
-other (`upload:<key>?size=32&color=rgb`), so a model trained on it finds its pictures again on
-every page and after a restart. The layout is `folder:`'s: one subfolder per label, or a flat
+image decoder (`vae.datasets.decode`), and the readable ones are stored under the uploads folder,
+named by a hash of their content: `upload:<key>` is then a data set name like any other
+(`upload:<key>?size=32&color=rgb`, read by `vae.datasets.uploads`), so a model trained on it
+finds its pictures again on every page and after a restart. The layout is `folder:`'s: one subfolder per label, or a flat
 folder meaning one label.
 
 Refused with a message, before anything is stored: zip members with absolute paths or `..`,
@@ -33,13 +33,13 @@ from pathlib import Path, PurePosixPath
 from typing import Iterable
 
 from vae.checkpoints import _folder_lock  # one lock file per folder, shared with checkpoint saves
-from vae.data import DataError, Dataset, register
-from vae.datasets_extra import FOLDER_COLORS, FOLDER_SIZES, FolderRequest, decode_image, default_data_dir, image_extensions, \
-    read_image_folder
+from vae.datasets.decode import DECODE_ERRORS, decode_image
+from vae.datasets.folder import image_extensions
+from vae.datasets.names import KEY_LENGTH, KEY_PATTERN, upload_dataset_name, upload_key
+from vae.datasets.names import shown as _shown
+from vae.datasets.registry import DataError
+from vae.datasets.uploads import uploads_root
 
-UPLOADS_ENV = "LATENT_LAB_UPLOADS"  # where uploads are stored; default <data folder>/uploads
-KEY_LENGTH = 24  # hex digits of the content hash naming an upload
-KEY_PATTERN = re.compile(rf"[0-9a-f]{{{KEY_LENGTH}}}")
 MANIFEST = ".upload.json"  # hidden: never taken for a label folder or a picture
 MAX_RATIO = 100  # a zip member compressed more than this many times is treated as a bomb
 STALE_STAGING_SECONDS = 3600
@@ -94,18 +94,12 @@ class StudentPictures:
         return sum(count for _, count in self.labels)
 
     def dataset_name(self, size: int = 28, color: str = "gray") -> str:
-        options = "&".join(f"{k}={v}" for k, v in (("size", size), ("color", color)) if (k, v) not in (("size", 28), ("color", "gray")))
-        return f"upload:{self.key}" + (f"?{options}" if options else "")
+        return upload_dataset_name(self.key, size, color)
 
     @property
     def summary(self) -> str:
         counts = ", ".join(f"{name} ({count})" for name, count in self.labels[:8]) + (" ..." if len(self.labels) > 8 else "")
         return f"{self.title}: {self.images} pictures, {len(self.labels)} label(s): {counts}"
-
-
-def uploads_root() -> Path:
-    """$LATENT_LAB_UPLOADS, else `uploads/` in the data folder (outside the code's git tree)."""
-    return Path(os.environ.get(UPLOADS_ENV) or default_data_dir() / "uploads").expanduser()
 
 
 # ---------------------------------------------------------------- reading what the browser sent
@@ -119,11 +113,6 @@ def _safe_parts(name: str) -> list[str]:
     if ".." in parts:
         raise UploadError(f"'{_shown(name)}' points outside its folder ('..'); the upload was refused.")
     return parts
-
-
-def _shown(name: str) -> str:
-    clean = "".join(c for c in name if c.isprintable())
-    return clean if len(clean) <= 80 else clean[:77] + "..."
 
 
 def read_zip(data: bytes, limits: UploadLimits | None = None) -> list[tuple[str, bytes]]:
@@ -273,7 +262,7 @@ def _decode_into(staging: Path, by_label: dict, notes: list[str], limits: Upload
                 decode_image(file, 28, 1)
             except UploadError:
                 raise
-            except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as error:
+            except DECODE_ERRORS:
                 unreadable.append(path)
                 file.unlink()
                 continue
@@ -310,13 +299,6 @@ def _staging(root: Path) -> Path:
     return staging
 
 
-def upload_key(name: str) -> str | None:
-    """The upload key of a data set name `upload:<key>[?options]`, else None."""
-    base, _, argument = name.partition(":")
-    key = argument.partition("?")[0].strip().lower()
-    return key if base == "upload" and KEY_PATTERN.fullmatch(key) else None
-
-
 def prune_unused(root: Path, keep_seconds: float, in_use: Iterable[str] = ()) -> list[str]:
     """Remove uploads untouched for keep_seconds that no name in `in_use` (data set names) refers to."""
     keep = {upload_key(name) for name in in_use}
@@ -330,48 +312,3 @@ def prune_unused(root: Path, keep_seconds: float, in_use: Iterable[str] = ()) ->
                         shutil.rmtree(folder)
                         removed.append(folder.name)
     return removed
-
-
-# ---------------------------------------------------------------- the registry entry
-
-def parse_upload_argument(argument: str | None) -> tuple[str, int, str]:
-    """(key, size, color) of `KEY[?size=S&color=C]`; raises DataError."""
-    key_text, _, query = (argument or "").partition("?")
-    key = key_text.strip().lower()
-    if not KEY_PATTERN.fullmatch(key):
-        raise DataError(f"'upload:{_shown(argument or '')}' does not name an upload; upload your pictures on the Train page.")
-    options = {"size": "28", "color": "gray"}
-    for pair in filter(None, query.split("&")):
-        option, _, value = pair.partition("=")
-        if option not in options:
-            raise DataError(f"Unknown upload option '{_shown(option)}'; the options are size and color.")
-        options[option] = value.strip().lower()
-    if options["size"] not in {str(s) for s in FOLDER_SIZES} or options["color"] not in FOLDER_COLORS:
-        raise DataError(f"Upload options must be size {', '.join(map(str, FOLDER_SIZES))} and color gray or rgb.")
-    return key, int(options["size"]), options["color"]
-
-
-def canonical_upload_argument(argument: str | None) -> str:
-    key, size, color = parse_upload_argument(argument)
-    return StudentPictures(key, "", ()).dataset_name(size, color).partition(":")[2]
-
-
-def load_upload(argument: str | None, data_dir: str | None = None) -> Dataset:
-    """The stored upload `KEY?size=S&color=C` as a Dataset (10% of each label held out, seed 0)."""
-    key, size, color = parse_upload_argument(argument)
-    folder = uploads_root() / key
-    if not folder.is_dir():
-        raise DataError("These uploaded pictures are no longer on this server (an upload no model uses is removed "
-                        "after a while). Upload them again on the Train page.")
-    with contextlib.suppress(OSError):
-        os.utime(folder)  # in use: not pruned while models are trained or shown from it
-    name = "upload:" + canonical_upload_argument(argument)
-    try:
-        return read_image_folder(FolderRequest(folder, size, color), name)
-    except DataError as error:  # its messages name the server path; a student sees "the upload"
-        raise DataError(str(error).replace(str(folder), "the upload")) from None
-
-
-register("upload", "Your own pictures (upload a folder or a zip)",
-         "Pictures a student uploaded; their licence is theirs to check", embedded=True, prefix=True,
-         canonical=canonical_upload_argument)(load_upload)

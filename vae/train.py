@@ -19,7 +19,7 @@ from typing import Callable
 
 import torch
 
-from vae.data import DEFAULT_DATASET, Dataset, DataError, dataset_names, load_dataset
+from vae.datasets import DEFAULT_DATASET, Dataset, DataError, dataset_names, load_dataset
 from vae.devices import DeviceError, resolve_device
 from vae.losses import ELBOParts, elbo_parts, kl_weight
 from vae.models import ARCHITECTURES, LIKELIHOODS, MAX_LATENT_DIM, VAE, ModelConfig, ModelConfigError, build_model

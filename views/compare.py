@@ -6,7 +6,7 @@ import ui
 from vae import compare_charts as charts
 from vae.checkpoints import CheckpointError
 from vae.compare import MAX_MODELS, MIN_MODELS, ComparedModel, comparability, reconstruction_grid, traverse, traversal_values
-from vae.data import DataError
+from vae.datasets import DataError
 from vae.disentangle import MIG_DEFINITION
 from vae.history import final_numbers, is_collapsed
 from vae.images import image_grid

@@ -8,8 +8,8 @@ import ui
 import ui_data
 from vae import charts, jobs, sweeps
 from vae.checkpoints import CheckpointError, default_root, validate_name
-from vae.data import REGISTRY, dataset_names
-from vae.datasets_extra import FOLDER_COLORS, FOLDER_SIZES, folder_dataset_name
+from vae.datasets import REGISTRY, dataset_names
+from vae.datasets import FOLDER_COLORS, FOLDER_SIZES, folder_dataset_name
 from vae.devices import available_devices, resolve_device
 from vae.history import COLLAPSED_KL_NATS
 from vae.images import image_grid

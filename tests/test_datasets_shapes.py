@@ -1,0 +1,79 @@
+"""The generated `shapes` data set (vae.datasets.shapes): a full factor grid, drawn the same way every time."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from vae.datasets import load_dataset
+from vae.datasets.shapes import SHAPE_NAMES, SHAPE_POSITIONS, SHAPE_ROTATIONS, SHAPE_SCALES, SHAPES_COUNT, generate_shapes
+
+
+def test_same_seed_gives_the_same_shapes_and_another_seed_another_order():
+    first, again = generate_shapes(400, seed=3), generate_shapes(400, seed=3)
+    assert np.array_equal(first.images, again.images)
+    assert all(np.array_equal(first.factors[k], again.factors[k]) for k in first.factors)
+    other = generate_shapes(400, seed=4)
+    assert not np.array_equal(first.images, other.images)
+
+
+def _combinations(factors: dict[str, np.ndarray]) -> np.ndarray:
+    return np.stack([factors[k] for k in ("shape", "scale", "rotation", "x", "y")], axis=1)
+
+
+def test_every_factor_combination_appears_in_equal_proportion():
+    shapes = generate_shapes()
+    assert shapes.images.shape == (SHAPES_COUNT, 1, 28, 28) == (20_000, 1, 28, 28)
+    combos, counts = np.unique(_combinations(shapes.factors), axis=0, return_counts=True)
+    grid = len(SHAPE_NAMES) * len(SHAPE_SCALES) * len(SHAPE_ROTATIONS) * SHAPE_POSITIONS ** 2
+    assert len(combos) == grid and set(counts) == {1}
+    for name, values in (("shape", range(len(SHAPE_NAMES))), ("scale", SHAPE_SCALES), ("rotation", SHAPE_ROTATIONS)):
+        assert {v: int((shapes.factors[name] == v).sum()) for v in values} == {v: SHAPES_COUNT // len(values) for v in values}
+    assert np.unique(shapes.factors["x"], return_counts=True)[1].tolist() == [SHAPES_COUNT // SHAPE_POSITIONS] * SHAPE_POSITIONS
+
+
+def test_twice_the_grid_repeats_each_combination_twice_and_a_sample_never_repeats():
+    _, counts = np.unique(_combinations(generate_shapes(2 * SHAPES_COUNT).factors), axis=0, return_counts=True)
+    assert set(counts) == {2} and len(counts) == SHAPES_COUNT
+    _, counts = np.unique(_combinations(generate_shapes(1000, seed=1).factors), axis=0, return_counts=True)
+    assert set(counts) == {1} and len(counts) == 1000
+
+
+def _pick(shapes, **wanted) -> np.ndarray:
+    mask = np.ones(len(shapes.images), dtype=bool)
+    for name, value in wanted.items():
+        mask &= shapes.factors[name] == value
+    (index,) = np.flatnonzero(mask)
+    return shapes.images[index, 0]
+
+
+def test_shapes_are_drawn_with_the_right_area_place_and_soft_edges():
+    shapes = generate_shapes()
+    radius = 28 / 4  # scale 1.0
+    square = _pick(shapes, shape=0, scale=1.0, rotation=0.0, x=12.5, y=15.5)
+    # Side sqrt(2) r = 9.9 px; 4 samples per pixel put axis-aligned edges on a quarter-pixel grid.
+    assert square.sum() == pytest.approx(2 * radius ** 2, rel=0.05)
+    ellipse = _pick(shapes, shape=1, scale=0.5, rotation=72.0, x=16.5, y=10.5)
+    assert ellipse.sum() == pytest.approx(np.pi * (0.5 * radius) * (0.25 * radius), rel=0.03)
+    triangle = _pick(shapes, shape=2, scale=1.0, rotation=36.0, x=14.5, y=14.5)
+    assert triangle.sum() == pytest.approx(3 * np.sqrt(3) / 4 * radius ** 2, rel=0.02)
+    # The centre of mass of a square sits at its (x, y); x from the left, y from the bottom, in pixels.
+    rows, columns = np.mgrid[0:28, 0:28] + 0.5
+    assert (square * columns).sum() / square.sum() == pytest.approx(12.5, abs=0.01)
+    assert 28 - (square * rows).sum() / square.sum() == pytest.approx(15.5, abs=0.01)
+    # Rotated edges are anti-aliased: partly covered pixels exist; nothing leaves [0, 1] or touches the border.
+    assert ((ellipse > 0.05) & (ellipse < 0.95)).any()
+    assert shapes.images.min() == 0.0 and shapes.images.max() == 1.0
+    assert shapes.images[:, 0, [0, -1], :].max() == 0 and shapes.images[:, 0, :, [0, -1]].max() == 0
+
+
+def test_shapes_in_the_registry_carry_every_factor_with_the_shape_as_label():
+    dataset = load_dataset("shapes")
+    assert dataset.image_shape == (1, 28, 28)
+    assert len(dataset.train_images) == 18_000 and len(dataset.test_images) == 2_000
+    assert dataset.label_names == SHAPE_NAMES
+    assert set(dataset.train_factors) == set(dataset.test_factors) == {"shape", "scale", "rotation", "x", "y"}
+    assert torch.equal(dataset.train_labels, dataset.train_factors["shape"])
+    assert torch.bincount(dataset.test_labels).tolist() == [500] * 4
+    assert all(len(v) == 18_000 for v in dataset.train_factors.values())
