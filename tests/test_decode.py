@@ -29,7 +29,8 @@ def encode(image: Image.Image, format: str = "PNG", **options) -> bytes:
 def rotated_jpeg() -> bytes:
     exif = Image.Exif()
     exif[0x0112] = 6  # stored on its side: viewers turn it 90 degrees clockwise
-    return encode(Image.fromarray(RNG.integers(0, 256, (30, 40, 3), dtype=np.uint8)), "JPEG", exif=exif.tobytes(), quality=95)
+    picture = Image.fromarray(RNG.integers(0, 256, (30, 40, 3), dtype=np.uint8))
+    return encode(picture, "JPEG", exif=exif.tobytes(), quality=95)
 
 
 def photo(width: int, height: int) -> Image.Image:
@@ -60,7 +61,8 @@ KINDS = {
     "1-bit": lambda: encode(Image.fromarray(RNG.integers(0, 2, (30, 40)).astype(bool))),
     "CMYK JPEG": lambda: encode(photo(40, 30).convert("CMYK"), "JPEG"),
     "EXIF-rotated JPEG": rotated_jpeg,
-    "animated GIF": lambda: encode(photo(40, 30).convert("L"), "GIF", save_all=True, append_images=[Image.new("L", (40, 30))]),
+    "animated GIF": lambda: encode(photo(40, 30).convert("L"), "GIF", save_all=True,
+                                   append_images=[Image.new("L", (40, 30))]),
     "large JPEG": lambda: encode(photo(1300, 900), "JPEG", quality=90),
     "large PNG": lambda: encode(photo(900, 1300)),
 }
@@ -81,7 +83,8 @@ def folder_pictures(tmp_path, files: dict[str, bytes], size: int = 28, color: st
 @pytest.mark.parametrize("kind", sorted(KINDS))
 def test_a_file_gives_the_same_pixels_as_a_folder_picture_and_as_an_upload(tmp_path, kind):
     data = KINDS[kind]()
-    extension = {"JPEG": ".jpg", "TIFF": ".tif", "PPM": ".pgm", "GIF": ".gif"}.get(Image.open(io.BytesIO(data)).format, ".png")
+    kind_of_file = Image.open(io.BytesIO(data)).format
+    extension = {"JPEG": ".jpg", "TIFF": ".tif", "PPM": ".pgm", "GIF": ".gif"}.get(kind_of_file, ".png")
     # Two copies: a folder set needs at least two pictures.
     pictures = folder_pictures(tmp_path, {f"a{extension}": data, f"b{extension}": data}, size=32, color="rgb")
     uploaded = prepare_upload(data, (3, 32, 32), kind, recipe="colour").x[0].numpy()

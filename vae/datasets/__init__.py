@@ -11,11 +11,12 @@
   cifar10), `folder`, `uploads` (students' pictures; storing them is vae.student_data's).
 """
 
-from vae.datasets import embedded, shapes, torchvision_sets, folder, uploads  # noqa: F401  (they register themselves)
+# Imported for their registrations, in the order the Train page lists them.
+from vae.datasets import embedded, shapes, torchvision_sets, folder, uploads  # noqa: F401
 from vae.datasets.names import FOLDER_COLORS, FOLDER_SIZES, folder_dataset_name, parse_folder_argument
 from vae.datasets.registry import (DEFAULT_DATASET, REGISTRY, DataError, Dataset, canonical_request, dataset_names,
                                    default_data_dir, find_entry, load_dataset, register)
 
-__all__ = ["DEFAULT_DATASET", "REGISTRY", "DataError", "Dataset", "canonical_request", "dataset_names", "default_data_dir",
-           "find_entry", "load_dataset", "register", "FOLDER_COLORS", "FOLDER_SIZES", "folder_dataset_name",
-           "parse_folder_argument"]
+__all__ = ["DEFAULT_DATASET", "REGISTRY", "DataError", "Dataset", "canonical_request", "dataset_names",
+           "default_data_dir", "find_entry", "load_dataset", "register", "FOLDER_COLORS", "FOLDER_SIZES",
+           "folder_dataset_name", "parse_folder_argument"]
