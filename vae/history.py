@@ -35,8 +35,8 @@ class EpochRecord:
     kl_per_dim: test KL(q(z_i|x) || p(z_i)) per latent dimension z1..zD, nats per image; beta: the KL
     weight at the epoch's end (after warm-up); seconds: the epoch's wall time; images_per_second: the
     training speed so far. Those four are absent (None) in records that did not write them.
-    Values are kept as read (no rounding or conversion), so `to_dict(from_dict(d)) == d` for every
-    record this project writes, and the JSON written from a record is the JSON read.
+    Values are kept as read (no rounding or conversion), so `EpochRecord.from_dict(d).to_dict() == d`
+    for every record this project writes: the JSON written from a record is the JSON read.
     """
 
     epoch: int
@@ -49,11 +49,10 @@ class EpochRecord:
 
     def to_dict(self) -> dict:
         """The JSON object, keys in the order `vae.train` writes them; an absent field is left out."""
-        record = {"epoch": self.epoch, "train": self.train.to_dict(), "test": self.test.to_dict()}
-        for key in ("kl_per_dim", "beta", "seconds", "images_per_second"):
-            if getattr(self, key) is not None:
-                record[key] = getattr(self, key)
-        return record
+        optional = {"kl_per_dim": self.kl_per_dim, "beta": self.beta, "seconds": self.seconds,
+                    "images_per_second": self.images_per_second}
+        return {"epoch": self.epoch, "train": self.train.to_dict(), "test": self.test.to_dict(),
+                **{key: value for key, value in optional.items() if value is not None}}
 
     @classmethod
     def from_dict(cls, record: Mapping) -> EpochRecord:
