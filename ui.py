@@ -1,4 +1,7 @@
-"""Streamlit glue shared by every page: the sidebar model picker, cached loads, image display.
+"""Streamlit glue shared by every page: the sidebar model picker, cached loads, image display, the
+hand-overs between pages, the warm-up and the class server's settings. Beside it, by idea: `ui_runs`
+(the Train page's runs), `ui_maps` (the map and upload pages' projections), `ui_scores` (slow
+numbers cached per model), `ui_data` (students' uploaded pictures).
 
 Pages import this and `vae`; nothing here does maths. Cached objects are shared by every
 session (st.cache_resource), so they are only ever read: models stay on the CPU in eval mode.
@@ -11,6 +14,7 @@ from typing import TYPE_CHECKING
 
 import streamlit as st
 
+import pages
 from vae.checkpoints import Checkpoint, CheckpointError, CheckpointSummary, default_root, list_checkpoints, load_checkpoint
 
 if TYPE_CHECKING:
@@ -129,7 +133,7 @@ def _training_in_progress() -> None:
     if job is not None:
         view = job.view()
         if not view.done:
-            st.page_link("views/train.py", label=f"Training {view.name}: {progress_text(view)}", icon="⏳")
+            pages.TRAIN.link(f"Training {view.name}: {progress_text(view)}", icon="⏳")
 
 
 def selected_summary() -> CheckpointSummary | None:
@@ -186,84 +190,6 @@ def show_images(images: torch.Tensor, captions: list[str] | None = None, width: 
     for i, (column, image) in enumerate(zip(columns, images)):
         # An explicit width: otherwise a caption wider than the picture stretches it (and blurs it).
         column.image(to_display_image(image, width), caption=captions[i] if captions else None, width=width, output_format="PNG")
-
-
-# --- Explain: the bound ladder of one image and the reference points, computed once and shared. ---
-
-EXPLAIN_IMAGE_KEY = "explain_image"  # {"model", "name", "x": (1, C, H, W) array}: an image handed over by Upload & draw
-
-
-@st.cache_resource(show_spinner="Estimating log p(x) with up to 5,000 importance samples…", max_entries=64)
-def _bound_of_image(path: str, modified: float, image_key: str, _checkpoint: Checkpoint, _x: torch.Tensor):
-    from vae.likelihood import GridError, bound_ladder, exact_log_likelihood
-
-    model = _checkpoint.model
-    ladder = bound_ladder(model, _x)
-    grid, grid_error = None, None
-    if model.config.latent_dim == 2:
-        try:
-            grid = exact_log_likelihood(model, _x)
-        except GridError as error:
-            grid_error = str(error)
-    return ladder, grid, grid_error
-
-
-def bound_of_image(checkpoint: Checkpoint, x: torch.Tensor, image_key: str):
-    """(ladder, grid or None, why there is no grid or None) for one image x (1, C, H, W); cached per image."""
-    config_file = checkpoint.path / "config.json"
-    return _bound_of_image(str(checkpoint.path), config_file.stat().st_mtime if config_file.exists() else 0.0, image_key, checkpoint, x)
-
-
-@st.cache_resource(show_spinner="Computing the reference points on the test images…", max_entries=16)
-def _references(path: str, modified: float, _checkpoint: Checkpoint, _dataset: Dataset, others: tuple):
-    from vae.baselines import reference_points
-    from vae.likelihood import TYPICALITY_K, iwae_of_test_split
-
-    config = _checkpoint.model.config
-    points = reference_points(_dataset.train_images, _dataset.test_images, config.likelihood, config.gaussian_sigma,
-                              _dataset.name, list(others))
-    return points, float(iwae_of_test_split(_checkpoint.model, _dataset.test_images).mean()), TYPICALITY_K
-
-
-def references(checkpoint: Checkpoint, dataset: Dataset):
-    """(reference points, the model's test -IWAE_K in nats, K) for "Is my number good?"; cached per model."""
-    from vae.history import final_numbers
-
-    others = []
-    for summary in checkpoint_summaries():
-        numbers = final_numbers(summary.history) if summary.config and not summary.error else None
-        if numbers is not None and summary.name != checkpoint.name and summary.dataset_name == checkpoint.dataset_name:
-            others.append((summary.name, numbers.recon + numbers.kl))
-    config_file = checkpoint.path / "config.json"
-    return _references(str(checkpoint.path), config_file.stat().st_mtime if config_file.exists() else 0.0, checkpoint, dataset,
-                       tuple(others))
-
-
-# --- Latent map and uploads: one projection store per checkpoint, the shared projection picker. ---
-
-# Each model keeps its own choice and its own picked point, kept while moving between pages:
-MAP_CHOICE_KEY = "map_projection"  # {map_model_key: {"method", "dims", "split"}}
-MAP_SELECTED_KEY = "map_selected"  # {map_model_key: the picked image's id}
-_PICKER_MODEL_KEY = "_map_picker_model"  # the model whose choice the picker's widgets hold now
-_PICKER_WIDGETS = ("map_method", "map_dim_x", "map_dim_y", "map_split", "map_pick")
-
-
-@st.cache_resource(show_spinner=False, max_entries=16)
-def _projection_store(path: str, fingerprint: str, dataset_id: int, _checkpoint: Checkpoint, _dataset: Dataset):
-    from vae.projection import ProjectionStore
-
-    return ProjectionStore(path, _checkpoint.model, _dataset)
-
-
-def projection_store(checkpoint: Checkpoint):
-    """The `vae.projection.ProjectionStore` of a checkpoint (shared by all sessions), codes encoded."""
-    from vae.projection import weights_fingerprint
-
-    dataset = dataset_of(checkpoint)  # the store holds it, so its id stays its own while the store lives
-    store = _projection_store(str(checkpoint.path), weights_fingerprint(checkpoint.path), id(dataset), checkpoint, dataset)
-    with st.spinner("Encoding the data set with this model (once; then it is cached beside the checkpoint)…"):
-        store.codes()
-    return store
 
 
 # Everything heavy the pages use, imported once per server process on one background thread.
@@ -326,150 +252,40 @@ def wait_for_warm_up() -> None:
             state["done"].wait(300)
 
 
-def map_model_key(store) -> str:
-    """Names one model's map state in the session: its checkpoint and the weights and data it maps."""
-    return f"{store.path}:{store.fingerprint}"
+# --- Hand-overs: one page gives another something to open on (a code, an image, models to compare). ---
 
-
-def projection_picker(store, history: list[dict], with_split: bool = True) -> tuple[str, tuple[int, int] | None, str]:
-    """Widgets choosing a map projection (method, dims, split) for the store's model.
-
-    Each model keeps its own choice (shared between the map and upload pages): a model opens on
-    what was last chosen for it, else on a quick projection with the two dimensions of most KL.
-    Methods its codes do not allow are not offered, and a caption says why.
-    """
-    from vae.history import dimension_name
-    from vae.map_options import default_dims, default_method, not_offered_sentence
-    from vae.projection import METHOD_TITLES
-
-    codes = store.codes()
-    model = map_model_key(store)
-    options = codes.options()
-    methods = [option.method for option in options if option.offered]
-    choices = st.session_state.setdefault(MAP_CHOICE_KEY, {})
-    choice = {"method": default_method(codes.latent_dim), "dims": default_dims(codes.latent_dim, history), "split": "all",
-              **choices.get(model, {})}
-    if choice["method"] not in methods:
-        choice["method"] = methods[0]
-    if st.session_state.get(_PICKER_MODEL_KEY) != model:
-        # Another model than on the last run: nothing the previous model's widgets held carries over
-        # (a widget whose state is removed starts again from its index, this model's choice).
-        for key in _PICKER_WIDGETS:
-            st.session_state.pop(key, None)
-        st.session_state[_PICKER_MODEL_KEY] = model
-
-    columns = st.columns([2, 1, 1, 2] if with_split else [2, 1, 1])
-    # The widgets start from this model's stored choice (index=...); once drawn on a page they keep
-    # what the user picks, and the choice is stored back below for the other page and next time.
-    method = columns[0].selectbox("Projection", methods, index=methods.index(choice["method"]), format_func=METHOD_TITLES.get,
-                                  key="map_method")
-    dims = None
-    if method == "dims":
-        options_dims = list(range(codes.latent_dim))
-        first = columns[1].selectbox("x axis", options_dims, index=choice["dims"][0], format_func=dimension_name, key="map_dim_x")
-        second = columns[2].selectbox("y axis", options_dims, index=choice["dims"][1], format_func=dimension_name, key="map_dim_y")
-        dims = (first, second)
-    split = choice["split"]
-    if with_split:
-        splits = ["all", "train", "test"]
-        split = columns[-1].radio("Images", splits, index=splits.index(split), horizontal=True, key="map_split",
-                                  format_func={"all": "train + test", "train": "train", "test": "test"}.get)
-    missing = not_offered_sentence(options, METHOD_TITLES)
-    if missing:
-        st.caption(missing)
-    choices[model] = {"method": method, "dims": dims or choice["dims"], "split": split}
-    return method, dims, split
-
-
-def wait_for_projection(store, method: str, dims: tuple[int, int] | None):
-    """The projection, waiting a few seconds; while a slow one is still computing, a progress
-    panel that reruns the page when it is done (returns None meanwhile)."""
-    from concurrent.futures import TimeoutError as FutureTimeout
-
-    from vae.projection import SLOW_METHODS, ProjectionError, start_umap_warmup
-
-    if method == "dims" and dims is not None and dims[0] == dims[1]:
-        st.warning("Choose two different latent dimensions.")
-        return None
-    if method not in SLOW_METHODS:  # milliseconds (PCA's first sklearn import aside): no thread needed
-        try:
-            with st.spinner("Projecting the codes…"):
-                return store.projection(method, dims)
-        except ProjectionError as error:
-            st.warning(str(error))
-            return None
-    if method == "umap":
-        start_umap_warmup(delay=0)  # no-op when app.py already started it; shows its progress meanwhile
-    future = store.request(method, dims)
-    try:
-        return future.result(timeout=4.0)
-    except FutureTimeout:
-        pass
-    except ProjectionError as error:
-        st.warning(str(error))
-        return None
-    except Exception as error:  # the map must not take the app down with it
-        st.error(f"The {method} projection failed: {type(error).__name__}: {error}")
-        return None
-    _projection_progress(store, future, method, dims, len(store.codes()))
-    return None
-
-
-@st.fragment(run_every=1.0)
-def _projection_progress(store, future, method: str, dims, points: int) -> None:
-    from vae.projection import METHOD_TITLES, umap_warmup_status
-
-    if future.done():
-        st.rerun(scope="app")
-    title = METHOD_TITLES[method]
-    if method == "umap":
-        warmup = umap_warmup_status()
-        if not warmup.ready and warmup.stage != "failed":
-            st.progress(warmup.step / warmup.steps, text=f"UMAP is compiling itself for this server (numba, once per server start): "
-                                                         f"stage {warmup.step + 1} of {warmup.steps}, {warmup.stage}, "
-                                                         f"{warmup.elapsed:.0f} s so far. The map appears by itself.")
-            return
-    # No bar: neither UMAP nor scikit-learn's t-SNE reports how far it is, and a bar that guesses
-    # would stand still or lie. What is known is shown: waiting or running, and for how long.
-    running_for = store.running_for(method, dims)
-    if running_for is None:
-        st.info(f"Waiting to compute the {title} map of {points:,} codes: other maps are being computed first "
-                "(two at a time on this server). It starts by itself.", icon="⏳")
-    else:
-        st.info(f"Computing the {title} map of {points:,} codes: {running_for:.0f} s so far (once per model; then it "
-                f"is cached). {title} does not report its progress; the map appears by itself when it is done.", icon="⏳")
-    st.caption("You can switch to PCA meanwhile; this keeps computing in the background.")
-
-
-# --- Compare: several checkpoints side by side; disentanglement scores cached per checkpoint. ---
-
+EXPLAIN_IMAGE_KEY = "explain_image"  # {"model", "name", "x": (1, C, H, W) array}: an image handed over by Upload & draw
 COMPARE_KEY = "compare_models"  # the Compare page's multiselect
 COMPARE_REQUEST_KEY = "_compare_request"  # names another page asks Compare to show (e.g. a finished sweep)
+
+
+def hand_to_generate(model_name: str, z, axes: tuple[int, int] | None = None) -> None:
+    """Start Generate's latent pad of `model_name` from the code z (D numbers), shown on `axes`
+    (x across, y up) when the code was drawn on two of its dimensions.
+
+    Always replaces the axes: a code handed over without any must not take those of an earlier one."""
+    from vae.components.latent_pad import HANDOFF_AXES, HANDOFF_MODEL, HANDOFF_Z
+
+    st.session_state[HANDOFF_Z] = [float(value) for value in z]
+    st.session_state[HANDOFF_MODEL] = model_name
+    st.session_state[HANDOFF_AXES] = list(axes) if axes else None
+
+
+def hand_to_explain(model_name: str, name: str, x) -> None:
+    """Offer one prepared image x (1, C, H, W), named `name`, to the Explain page of `model_name`."""
+    st.session_state[EXPLAIN_IMAGE_KEY] = {"model": model_name, "name": name, "x": x.cpu().numpy()}
+
+
+def image_handed_to_explain(model_name: str) -> dict | None:
+    """The image handed over to Explain ({"model", "name", "x"}), or None when there is none for this model
+    (an image prepared for another model has another model's image shape)."""
+    handed = st.session_state.get(EXPLAIN_IMAGE_KEY)
+    return handed if handed is not None and handed.get("model") == model_name else None
 
 
 def compare_models(names: list[str]) -> None:
     """Ask the Compare page to show these checkpoints next time it is drawn."""
     st.session_state[COMPARE_REQUEST_KEY] = list(names)
-
-
-@st.cache_resource(show_spinner=False, max_entries=16)
-def _disentanglement(path: str, fingerprint: str, _store):
-    from vae.disentangle import disentanglement, factors_of_rows
-
-    store = _store
-    codes = store.codes()
-    factors = factors_of_rows(store.dataset, codes.split, codes.index)
-    return disentanglement(codes.mu, factors) if factors else None
-
-
-def disentanglement_of(checkpoint: Checkpoint):
-    """`vae.disentangle.Disentanglement` of a checkpoint's posterior means against its data set's
-    factors (None for a data set without factors); computed once per checkpoint and shared."""
-    from vae.projection import weights_fingerprint
-
-    if not dataset_of(checkpoint).train_factors:
-        return None  # nothing to encode the data set for
-    return _disentanglement(str(checkpoint.path), weights_fingerprint(checkpoint.path), projection_store(checkpoint))
 
 
 # --- Serving a class: the operator's settings, who this session is, and the teacher's unlock. ---

@@ -31,6 +31,7 @@ from torch import nn
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from vae.datasets import load_dataset  # noqa: E402
+from vae.history import EpochRecord  # noqa: E402
 from vae.models import ModelConfig  # noqa: E402
 from vae.train import TrainConfig, train  # noqa: E402
 
@@ -111,7 +112,8 @@ def project_run(dataset, epochs: int) -> tuple[float, float]:
     train_config = TrainConfig(dataset="mnist5k", epochs=epochs, batch_size=BATCH_SIZE, lr=LR, seed=SEED, device="cpu")
     result = train(model_config, train_config, dataset=dataset)
     assert result.status == "finished", result.message
-    return result.history[-1]["images_per_second"], result.history[-1]["test"]["total"]
+    last = EpochRecord.from_dict(result.history[-1])
+    return last.images_per_second, last.test.total
 
 
 def main() -> None:

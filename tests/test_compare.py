@@ -9,6 +9,7 @@ from conftest import SHIPPED
 from vae import jobs
 from vae.checkpoints import read_config
 from vae.compare import ComparedModel, comparability, equal_elbo_levels, rate_distortion, traversal_codes, traverse
+from vae.history import read_history
 from vae.sweeps import SweepError, parse_values, run_name, stop_group, submit_sweep
 from vae.train import TrainConfig
 
@@ -32,7 +33,7 @@ def test_different_data_sets_or_likelihoods_are_not_comparable_and_the_sentence_
 
 def test_rate_distortion_points_are_the_test_kl_and_reconstruction_of_each_epoch():
     history = read_config(SHIPPED / "digits-mlp-z2")["history"]
-    rate, distortion = rate_distortion(history)
+    rate, distortion = rate_distortion(read_history(history))
     assert len(rate) == len(history)
     assert rate[-1] == pytest.approx(history[-1]["test"]["kl"])
     assert rate[-1] + distortion[-1] == pytest.approx(history[-1]["test"]["total"], rel=1e-6)
@@ -59,12 +60,12 @@ def test_a_traversal_has_one_row_per_active_dimension_most_kl_first_named_z1_to_
 
     checkpoint = load_checkpoint(SHIPPED / "mnist5k-conv-z16")
     kl = checkpoint.history[-1]["kl_per_dim"]
-    traversal = traverse(checkpoint.model, checkpoint.history, None, steps=5)
+    traversal = traverse(checkpoint.model, read_history(checkpoint.history), None, steps=5)
     active = sorted((i for i in range(16) if kl[i] >= 0.1), key=lambda i: -kl[i])[:10]
     assert traversal.dimensions == active
     assert traversal.row_labels[0].startswith(f"z{active[0] + 1} · KL")
     assert tuple(traversal.images.shape) == (len(active) * 5, 1, 28, 28)
-    labelled = traverse(checkpoint.model, checkpoint.history, None, factor_of=lambda index: ("x", 0.5), steps=5)
+    labelled = traverse(checkpoint.model, read_history(checkpoint.history), None, factor_of=lambda index: ("x", 0.5), steps=5)
     assert labelled.row_labels[0].endswith("· x (50%)")
 
 

@@ -12,6 +12,7 @@ import torch
 from PIL import Image
 
 from vae import generate
+from vae.history import EpochLosses, EpochRecord
 from vae.models import ModelConfig, build_model
 
 
@@ -22,8 +23,14 @@ def small_model(arch: str = "mlp", latent_dim: int = 3, seed: int = 0):
     return build_model(config).eval()
 
 
+def kl_history(*kl_per_epoch):
+    """A history whose epochs differ only in their KL per dimension (None: not recorded)."""
+    zero = EpochLosses(recon=0.0, kl=0.0, total=0.0)
+    return [EpochRecord(epoch=number, train=zero, test=zero, kl_per_dim=kl) for number, kl in enumerate(kl_per_epoch, 1)]
+
+
 def test_dimensions_are_ordered_by_last_epoch_kl_and_collapsed_ones_marked_unused():
-    history = [{"kl_per_dim": [9.0, 9.0, 9.0, 9.0]}, {"kl_per_dim": [0.5, 0.004, 2.0, 0.2]}]
+    history = kl_history([9.0, 9.0, 9.0, 9.0], [0.5, 0.004, 2.0, 0.2])
     dims = generate.dimensions_by_kl(4, history)
     assert [d.index for d in dims] == [2, 0, 3, 1]
     assert [d.unused for d in dims] == [False, False, False, True]
@@ -32,7 +39,7 @@ def test_dimensions_are_ordered_by_last_epoch_kl_and_collapsed_ones_marked_unuse
 
 
 def test_dimensions_keep_natural_order_without_a_usable_history():
-    for history in ([], [{"kl_per_dim": [1.0]}], [{"train": {}}]):
+    for history in ([], kl_history([1.0]), kl_history(None)):
         dims = generate.dimensions_by_kl(3, history)
         assert [d.index for d in dims] == [0, 1, 2]
         assert not any(d.unused for d in dims) and all(d.kl is None for d in dims)
@@ -40,7 +47,7 @@ def test_dimensions_keep_natural_order_without_a_usable_history():
 
 
 def test_dimensions_are_named_z1_to_zD_as_the_maths_writes_them():
-    dims = generate.dimensions_by_kl(3, [{"kl_per_dim": [0.5, 3.0, 1.0]}])
+    dims = generate.dimensions_by_kl(3, kl_history([0.5, 3.0, 1.0]))
     assert [d.label.split(" ·")[0] for d in dims] == ["z2", "z3", "z1"]
     assert [d.name for d in dims] == ["z2", "z3", "z1"]
 
@@ -51,7 +58,7 @@ def test_generate_and_the_kl_charts_share_one_collapse_threshold():
 
     # Between the two old thresholds (0.01 on Generate, 0.1 on Train and Loss curves) the pages disagreed.
     kl = [0.05, 0.009, 2.0, COLLAPSED_KL_NATS, 0.099, 0.5]
-    dims = sorted(generate.dimensions_by_kl(len(kl), [{"kl_per_dim": kl}]), key=lambda d: d.index)
+    dims = sorted(generate.dimensions_by_kl(len(kl), kl_history(kl)), key=lambda d: d.index)
     assert [not d.unused for d in dims] == charts.active_dimensions(kl) == [False, False, True, True, False, True]
     assert not hasattr(generate, "UNUSED_KL_NATS")
 
@@ -63,7 +70,7 @@ def test_generate_and_the_kl_charts_share_one_collapse_threshold():
     ([0.5, 0.01, 0.02, 2.0], (0, 3)),
 ])
 def test_the_two_dimensions_a_2d_view_starts_on(kl, expected):
-    assert generate.default_pair(generate.dimensions_by_kl(len(kl), [{"kl_per_dim": kl}])) == expected
+    assert generate.default_pair(generate.dimensions_by_kl(len(kl), kl_history(kl))) == expected
 
 
 def test_prior_codes_repeat_for_a_seed_and_differ_between_seeds():

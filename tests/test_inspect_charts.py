@@ -9,6 +9,7 @@ from conftest import SHIPPED
 from vae import charts
 from vae.checkpoints import load_checkpoint
 from vae.datasets import load_dataset
+from vae.history import read_history
 from vae.inspect import SelectionError, final_numbers, pick_test_images, reconstruct
 from vae.losses import elbo_parts, reconstruction_nll
 
@@ -24,7 +25,7 @@ def digits():
 
 
 def test_final_numbers_are_the_last_epochs_test_terms(digits_model):
-    numbers = final_numbers(digits_model.history)
+    numbers = final_numbers(read_history(digits_model.history))
     test = digits_model.history[-1]["test"]
     assert numbers.recon == test["recon"] and numbers.kl == test["kl"]
     assert numbers.elbo == pytest.approx(-test["total"])
@@ -65,12 +66,12 @@ def test_each_reconstruction_carries_its_own_score(digits_model, digits):
 
 def test_loss_curves_draw_train_and_test_with_kl_on_its_own_panel(digits_model):
     history = digits_model.history
-    figure = charts.loss_curves_figure(history, step_trace=[{"epoch": 0.5, "recon": 30.0, "kl": 1.0, "total": 31.0}])
+    figure = charts.loss_curves_figure(read_history(history), step_trace=[{"epoch": 0.5, "recon": 30.0, "kl": 1.0, "total": 31.0}])
     by_name = {trace.name: trace for trace in figure.data}
     assert {"−ELBO, train", "recon, test", "KL, train", "KL, test"} <= set(by_name)
     assert list(by_name["KL, test"].y) == [record["test"]["kl"] for record in history]
     assert by_name["KL, test"].xaxis == "x2" and by_name["recon, test"].xaxis == "x"
-    one_epoch = charts.loss_curves_figure(history[:1])
+    one_epoch = charts.loss_curves_figure(read_history(history[:1]))
     assert all(len(trace.x) == 1 and "markers" in trace.mode for trace in one_epoch.data)
 
 

@@ -13,6 +13,7 @@ import torch
 from vae import projection as projection_module
 from vae.checkpoints import load_checkpoint
 from vae.datasets import Dataset, load_dataset
+from vae.history import EpochLosses, EpochRecord
 from vae.map_options import default_dims, why_not
 from vae.neighbours import neighbours_of_members
 from vae.projection import METHODS, LatentCodes, ProjectionError, ProjectionStore, _read_npz, compute_projection
@@ -129,7 +130,8 @@ def test_identical_codes_everywhere_are_not_spread_out():
 # --- 6. Default dimensions -----------------------------------------------------------------------
 
 def test_two_latent_dimensions_default_to_the_two_with_most_kl():
-    history = [{"kl_per_dim": [0.0, 0.01, 3.0, 1.5, 2.0]}]
+    zero = EpochLosses(recon=0.0, kl=0.0, total=0.0)
+    history = [EpochRecord(epoch=1, train=zero, test=zero, kl_per_dim=[0.0, 0.01, 3.0, 1.5, 2.0])]
     assert default_dims(5, history) == (2, 4)
     assert default_dims(5, []) == (0, 1)  # no history: natural order
 

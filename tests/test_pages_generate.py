@@ -15,6 +15,7 @@ import torch
 from tests.conftest import SHIPPED
 from vae import generate
 from vae.checkpoints import load_checkpoint
+from vae.history import read_history
 
 SHIPPED_NAMES = sorted(p.name for p in SHIPPED.iterdir() if p.is_dir() and not p.name.startswith("."))
 
@@ -51,7 +52,7 @@ def test_generate_page_renders_and_sends_the_pad_its_decoder(app_test, name):
     assert sent["weights"]["key"] == expected.key
     assert len(base64.b64decode(sent["weights"]["weights"])) == 4 * sum(
         op[field][1] for op in expected.spec for field in ("weight", "bias") if field in op)
-    dims = generate.dimensions_by_kl(model.config.latent_dim, load_checkpoint(SHIPPED / name).history)
+    dims = generate.dimensions_by_kl(model.config.latent_dim, read_history(load_checkpoint(SHIPPED / name).history))
     pad = sent["pad"]
     assert pad["decoder"] == expected.key
     assert [d["index"] for d in pad["dims"]] == [d.index for d in dims[:16]]

@@ -146,6 +146,17 @@ def test_upload_shows_steps_score_neighbours_and_sends_z(app_test):
     assert at.session_state["pad_z_model"] == "mnist5k-mlp-z2"
 
 
+def test_a_code_sent_from_upload_does_not_take_the_axes_of_an_earlier_map_pick(app_test):
+    at = open_page(app_test, UPLOAD)
+    at.session_state["pad_axes"] = [1, 0]  # left by a point picked earlier on a map of z2 across, z1 up
+    at.file_uploader(key="upload_files").set_value(("seven.png", encode(paper_digit()), "image/png")).run()
+    at.button(key="upload_send_0").click().run()
+    at.switch_page("views/generate.py").run()
+    no_errors(at)
+    # the uploaded image's code was never drawn on those axes: the pad opens on its own, z1 across and z2 up
+    assert at.selectbox(key="pad_x_mnist5k-mlp-z2_z2").value == 0 and at.selectbox(key="pad_y_mnist5k-mlp-z2_z2").value == 1
+
+
 @pytest.mark.parametrize("name", sorted(BAD_FILES))
 def test_each_bad_upload_gets_its_message_and_the_page_stays_up(app_test, name):
     at = open_page(app_test, UPLOAD)

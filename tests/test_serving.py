@@ -250,6 +250,15 @@ def test_label_names_on_the_latent_map_are_text_not_html():
     assert "<a " not in drawn and "<img" not in drawn and "&lt;a href=" in drawn
 
 
+def test_one_label_lookup_names_a_class_or_says_it_has_none():
+    from vae.text import label_name
+
+    names = ["cats", "dogs"]
+    assert label_name(names, 1) == "dogs" and label_name(names, 0) == "cats"
+    assert label_name(names, -1) == "–" and label_name(None, 0) == "–" and label_name([], 0) == "–"
+    assert label_name(names, 2, missing="2") == "2" and label_name(names, None, missing=None) is None
+
+
 def test_once_a_data_sets_size_is_known_an_over_budget_run_is_refused_at_submission(tmp_path):
     manager = JobManager()
     limits = Settings(max_images_per_run=100_000)

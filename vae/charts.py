@@ -9,22 +9,22 @@ from __future__ import annotations
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from vae.history import COLLAPSED_KL_NATS, dimension_name, is_collapsed
+from vae.history import COLLAPSED_KL_NATS, EpochRecord, dimension_name, is_collapsed
 
 TRAIN_COLOUR, TEST_COLOUR, STEP_COLOUR = "#1f77b4", "#d62728", "rgba(31, 119, 180, 0.25)"
 ACTIVE_COLOUR, COLLAPSED_COLOUR = "#2ca02c", "#bbbbbb"
 
 
-def loss_curves_figure(history: list[dict], step_trace: list[dict] | None = None, epochs: int | None = None) -> go.Figure:
+def loss_curves_figure(history: list[EpochRecord], step_trace: list[dict] | None = None, epochs: int | None = None) -> go.Figure:
     """Reconstruction, total (-ELBO) and KL per epoch, train and test; optionally the per-step train losses.
 
-    history: vae.train records ({"epoch", "train": {recon, kl, total}, "test": {...}}).
+    history: one vae.history.EpochRecord per epoch.
     step_trace: {"epoch": fractional epoch, "recon", "kl", "total"} per training step (live runs).
     epochs: fixes the x axis to the planned run length, so a live curve grows into place.
     """
     figure = make_subplots(rows=1, cols=2, subplot_titles=("Reconstruction and total (−ELBO)", "KL(q(z|x) ‖ p(z))"),
                            horizontal_spacing=0.08)
-    epochs_x = [record["epoch"] for record in history]
+    epochs_x = [record.epoch for record in history]
     if step_trace:
         steps_x = [point["epoch"] for point in step_trace]
         for key, column, label in (("total", 1, "total, train steps"), ("recon", 1, "recon, train steps"), ("kl", 2, "KL, train steps")):
@@ -32,10 +32,12 @@ def loss_curves_figure(history: list[dict], step_trace: list[dict] | None = None
                                         line={"color": STEP_COLOUR, "width": 1}, legendgroup="steps", showlegend=key == "total",
                                         hovertemplate="epoch %{x:.2f}<br>%{y:.2f} nats<extra>" + label + "</extra>"),
                              row=1, col=column)
-    for split, colour in (("train", TRAIN_COLOUR), ("test", TEST_COLOUR)):
-        for key, column, dash in (("total", 1, "solid"), ("recon", 1, "dot"), ("kl", 2, "solid")):
-            label = f"{ {'total': '−ELBO', 'recon': 'recon', 'kl': 'KL'}[key]}, {split}"
-            figure.add_trace(go.Scatter(x=epochs_x, y=[record[split][key] for record in history], mode="lines+markers",
+    for split, colour, losses in (("train", TRAIN_COLOUR, [r.train for r in history]), ("test", TEST_COLOUR, [r.test for r in history])):
+        for term, column, dash, values in (("−ELBO", 1, "solid", [loss.total for loss in losses]),
+                                           ("recon", 1, "dot", [loss.recon for loss in losses]),
+                                           ("KL", 2, "solid", [loss.kl for loss in losses])):
+            label = f"{term}, {split}"
+            figure.add_trace(go.Scatter(x=epochs_x, y=values, mode="lines+markers",
                                         name=label, line={"color": colour, "dash": dash}, marker={"size": 7},
                                         hovertemplate="epoch %{x}<br>%{y:.2f} nats<extra>" + label + "</extra>"),
                              row=1, col=column)
@@ -70,15 +72,15 @@ def kl_per_dim_figure(kl_per_dim: list[float], threshold: float = COLLAPSED_KL_N
     return figure
 
 
-def history_table(history: list[dict]) -> list[dict]:
+def history_table(history: list[EpochRecord]) -> list[dict]:
     """The history as flat rows (one per epoch) for a table."""
     rows = []
     for record in history:
-        row = {"epoch": record["epoch"]}
-        for split in ("train", "test"):
-            for key in ("recon", "kl", "total"):
-                row[f"{split} {'-ELBO' if key == 'total' else key}"] = round(record[split][key], 3)
-        row["beta"] = record.get("beta")
-        row["seconds"] = round(record["seconds"], 2) if "seconds" in record else None
+        row = {"epoch": record.epoch}
+        for split, losses in (("train", record.train), ("test", record.test)):
+            row.update({f"{split} recon": round(losses.recon, 3), f"{split} kl": round(losses.kl, 3),
+                        f"{split} -ELBO": round(losses.total, 3)})
+        row["beta"] = record.beta
+        row["seconds"] = round(record.seconds, 2) if record.seconds is not None else None
         rows.append(row)
     return rows

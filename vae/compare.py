@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from vae.history import COLLAPSED_KL_NATS, dimension_name, is_collapsed
+from vae.history import COLLAPSED_KL_NATS, EpochRecord, dimension_name, is_collapsed, read_history
 
 MIN_MODELS, MAX_MODELS = 2, 6
 TRAVERSAL_RANGE = 3.0  # prior standard deviations either side of the base code
@@ -28,14 +28,14 @@ class ComparedModel:
     arch: str
     latent_dim: int
     beta: float
-    history: list[dict]
+    history: list[EpochRecord]
 
     @classmethod
     def from_config(cls, name: str, config: dict) -> "ComparedModel":
         model = config["model"]
         return cls(name=name, dataset=config["dataset"]["name"], likelihood=model.get("likelihood", "bernoulli"),
                    arch=model.get("arch", "mlp"), latent_dim=int(model["latent_dim"]),
-                   beta=float(config["train"].get("beta", 1.0)), history=config["history"])
+                   beta=float(config["train"].get("beta", 1.0)), history=read_history(config["history"]))
 
     @property
     def label(self) -> str:
@@ -65,14 +65,15 @@ def comparability(models: list[ComparedModel]) -> tuple[bool, str]:
     return True, sentence
 
 
-def rate_distortion(history: list[dict], split: str = "test") -> tuple[np.ndarray, np.ndarray]:
+def rate_distortion(history: list[EpochRecord], split: str = "test") -> tuple[np.ndarray, np.ndarray]:
     """(rate, distortion), each (epochs,): KL(q(z|x) || p(z)) and -E_q[log p(x|z)] per epoch, in nats per image.
 
     Alemi et al. 2018 ("Fixing a Broken ELBO") read every VAE as a point in this plane: -ELBO = D + R,
     so lines of equal -ELBO have slope -1, and beta > 1 buys a lower rate with a higher distortion.
     """
-    rate = np.array([float(record[split]["kl"]) for record in history])
-    distortion = np.array([float(record[split]["recon"]) for record in history])
+    losses = [record.test if split == "test" else record.train for record in history]
+    rate = np.array([float(loss.kl) for loss in losses])
+    distortion = np.array([float(loss.recon) for loss in losses])
     return rate, distortion
 
 
@@ -90,7 +91,7 @@ def equal_elbo_levels(totals: np.ndarray, lines: int = 5) -> np.ndarray:
     return np.arange(start, high + step, step)
 
 
-def active_dimensions(latent_dim: int, history: list[dict]) -> list[tuple[int, float]]:
+def active_dimensions(latent_dim: int, history: list[EpochRecord]) -> list[tuple[int, float]]:
     """(index, KL nats) of the dimensions above the collapse threshold, most KL first (vae.generate.dimensions_by_kl)."""
     from vae.generate import dimensions_by_kl
 
@@ -124,7 +125,7 @@ class Traversal:
     dimensions: list[int]
 
 
-def traverse(model, history: list[dict], base_image=None, factor_of=None,
+def traverse(model, history: list[EpochRecord], base_image=None, factor_of=None,
              rows: int = MAX_TRAVERSAL_ROWS, steps: int = TRAVERSAL_STEPS) -> Traversal:
     """Decode a traversal grid: one row per active dimension (most KL first, at most `rows`),
     sweeping it over -3..3 with the others at base_image's posterior mean ((C, H, W) in [0, 1]), or 0 without one.

@@ -11,7 +11,7 @@ from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
 from vae.compare import ComparedModel, equal_elbo_levels, rate_distortion
-from vae.history import COLLAPSED_KL_NATS, dimension_name, is_collapsed
+from vae.history import COLLAPSED_KL_NATS, dimension_name, is_collapsed, last_kl_per_dim
 
 MODEL_COLOURS = qualitative.D3[:6]  # six well-separated colours, one per compared model
 
@@ -32,11 +32,12 @@ def loss_curves_overlay(models: list[tuple[ComparedModel, str]]) -> go.Figure:
     figure = make_subplots(rows=1, cols=3, subplot_titles=("−ELBO (recon + KL)", "Reconstruction −log p(x|z)", "KL(q(z|x) ‖ p(z))"),
                            horizontal_spacing=0.07)
     for model, colour in models:
-        epochs = [record["epoch"] for record in model.history]
-        for split, dash in (("test", "solid"), ("train", "dot")):
-            for column, key in enumerate(("total", "recon", "kl"), start=1):
+        epochs = [record.epoch for record in model.history]
+        for split, dash, losses in (("test", "solid", [r.test for r in model.history]), ("train", "dot", [r.train for r in model.history])):
+            terms = ([loss.total for loss in losses], [loss.recon for loss in losses], [loss.kl for loss in losses])
+            for column, values in enumerate(terms, start=1):
                 figure.add_trace(go.Scatter(
-                    x=epochs, y=[record[split][key] for record in model.history], mode="lines+markers" if split == "test" else "lines",
+                    x=epochs, y=values, mode="lines+markers" if split == "test" else "lines",
                     name=f"{model.name}, {split}", legendgroup=model.name, showlegend=column == 1,
                     line={"color": colour, "dash": dash, "width": 2 if split == "test" else 1.5}, marker={"size": 5},
                     hovertemplate=f"{model.name} ({split})<br>epoch %{{x}}<br>%{{y:.2f}} nats<extra></extra>",
@@ -61,7 +62,7 @@ def rate_distortion_figure(models: list[tuple[ComparedModel, str]]) -> go.Figure
         distortions.append(distortion)
         figure.add_trace(go.Scatter(x=rate, y=distortion, mode="lines+markers", line={"color": _faint(colour, 0.35), "width": 2},
                                     marker={"size": 5, "color": _faint(colour, 0.35)}, legendgroup=model.name, showlegend=False,
-                                    customdata=[record["epoch"] for record in model.history],
+                                    customdata=[record.epoch for record in model.history],
                                     hovertemplate=f"{model.name}, epoch %{{customdata}}<br>KL %{{x:.2f}}, recon %{{y:.2f}} nats<extra></extra>"))
         figure.add_trace(go.Scatter(x=rate[-1:], y=distortion[-1:], mode="markers+text", name=model.label, legendgroup=model.name,
                                     marker={"size": 15, "color": colour, "line": {"color": "white", "width": 1.5}},
@@ -100,7 +101,7 @@ def kl_per_dim_comparison(models: list[tuple[ComparedModel, str]]) -> go.Figure:
     figure = go.Figure()
     widest = 0
     for model, colour in models:
-        kl = (model.history[-1].get("kl_per_dim") if model.history else None) or []
+        kl = last_kl_per_dim(model.history) or []
         widest = max(widest, len(kl))
         collapsed = [is_collapsed(value) for value in kl]
         figure.add_trace(go.Bar(

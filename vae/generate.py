@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import torch
 
-from vae.history import COLLAPSED_KL_NATS, dimension_name, is_collapsed
+from vae.history import COLLAPSED_KL_NATS, EpochRecord, dimension_name, is_collapsed, last_kl_per_dim
 from vae.images import to_display_image
 from vae.models import VAE
 
@@ -45,7 +45,7 @@ class LatentDimension:
         return f"{self.name} · KL {self.kl:.2f}" + (" · collapsed" if self.unused else "")
 
 
-def dimensions_by_kl(latent_dim: int, history: list[dict], threshold: float = COLLAPSED_KL_NATS) -> list[LatentDimension]:
+def dimensions_by_kl(latent_dim: int, history: list[EpochRecord], threshold: float = COLLAPSED_KL_NATS) -> list[LatentDimension]:
     """The latent dimensions, most informative first, ordered by the last epoch's per-dimension KL.
 
     A dimension whose KL(q(z_i|x) || p(z_i)) averages under `threshold` nats (default: the app's one
@@ -53,7 +53,7 @@ def dimensions_by_kl(latent_dim: int, history: list[dict], threshold: float = CO
     ("posterior collapse"), so moving it barely changes the image. Without a usable history the
     dimensions keep their natural order and none is marked.
     """
-    kl_per_dim = history[-1].get("kl_per_dim") if history else None
+    kl_per_dim = last_kl_per_dim(history)
     if not isinstance(kl_per_dim, list) or len(kl_per_dim) != latent_dim:
         return [LatentDimension(i, None, False) for i in range(latent_dim)]
     order = sorted(range(latent_dim), key=lambda i: (-float(kl_per_dim[i]), i))

@@ -33,6 +33,7 @@ from vae.checkpoints import CheckpointError, CheckpointExistsError, checkpoint_p
 from vae.datasets import DataError, Dataset, load_dataset
 from vae.devices import DeviceError, resolve_device
 from vae.downloads import stopped_by
+from vae.history import EpochRecord, last_kl_per_dim, read_history
 from vae.jobstore import JobRecord, JobStore
 from vae.models import ModelConfig, ModelConfigError
 from vae.train import EpochEvent, StepEvent, TrainConfig, TrainEvent, TrainResult, checkpoint_story, train
@@ -236,7 +237,7 @@ class Job:
                     self._preview = event.preview
             elif isinstance(event, EpochEvent):
                 self._history.append(event.record)
-                self._kl_per_dim = list(event.record["kl_per_dim"])
+                self._kl_per_dim = list(EpochRecord.from_dict(event.record).kl_per_dim)
                 self._preview = event.preview
                 if self.store is not None:
                     self._persist({"history": list(self._history)})
@@ -288,7 +289,7 @@ class JobManager:
             job.created, job._history, job._message = record.created, list(record.history), record.message
             job._started, job._ended = record.started, record.ended
             job._checkpoint = Path(record.checkpoint) if record.checkpoint else None
-            job._kl_per_dim = list(record.history[-1].get("kl_per_dim") or []) or None if record.history else None
+            job._kl_per_dim = list(last_kl_per_dim(read_history(record.history)) or []) or None
             job._status = record.status
             self._jobs[job.id] = job
             if record.status == QUEUED:

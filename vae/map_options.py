@@ -19,6 +19,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from vae.history import EpochRecord
+
 UMAP_NEIGHBOURS = 15
 TSNE_PERPLEXITY = 30.0
 TSNE_MIN_PERPLEXITY = 2.0
@@ -95,7 +97,7 @@ def default_method(latent_dim: int) -> str:
     return "latent" if latent_dim <= 2 else "pca"
 
 
-def default_dims(latent_dim: int, history: list[dict]) -> tuple[int, int]:
+def default_dims(latent_dim: int, history: list[EpochRecord]) -> tuple[int, int]:
     """The two latent dimensions (0-based) with the most KL at the last epoch, most first: the
     two the encoder uses most (`vae.generate.dimensions_by_kl`); 0 and 1 without a history."""
     from vae.generate import dimensions_by_kl

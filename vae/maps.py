@@ -16,7 +16,7 @@ from plotly.colors import qualitative
 from vae.history import dimension_name
 from vae.images import image_grid
 from vae.models import VAE
-from vae.text import html_literal
+from vae.text import html_literal, label_name
 
 PALETTE = qualitative.Plotly  # ten distinct colours, one per digit
 # In 2-D the prior N(0, I) puts 1 - exp(-r^2 / 2) of its mass inside radius r.
@@ -90,8 +90,7 @@ def latent_map_figure(coords: np.ndarray, ids: np.ndarray, labels: np.ndarray, l
     for position, label in enumerate(present):
         mask = labels == label
         # Label names are folder names someone chose; plotly would honour HTML tags in them (<a href>).
-        name = html_literal(label_names[label] if label_names is not None and 0 <= label < len(label_names) else str(label)) \
-            if label >= 0 else "images"
+        name = html_literal(label_name(label_names, label, missing=str(label))) if label >= 0 else "images"
         figure.add_trace(go.Scattergl(
             x=coords[mask, 0], y=coords[mask, 1], mode="markers", name=name,
             marker=dict(size=5, color=PALETTE[position % len(PALETTE)], opacity=0.75),

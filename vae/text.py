@@ -48,3 +48,14 @@ def public_dataset_name(name: str) -> str:
     if colon and base == "upload":
         return "uploaded pictures"
     return plain(base, 64)
+
+
+def label_name(label_names, label, missing: str | None = "–") -> str | None:
+    """The name of class `label` (an int index into `label_names`, e.g. a data set's folder names),
+    or `missing` when there are no names, no label (None or negative: unlabelled) or no such index.
+
+    Returned as named, not escaped: wrap it in markdown_literal or html_literal where it is shown."""
+    if label is None or label_names is None or len(label_names) == 0:
+        return missing
+    index = int(label)
+    return label_names[index] if 0 <= index < len(label_names) else missing

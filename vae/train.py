@@ -21,6 +21,7 @@ import torch
 
 from vae.datasets import DEFAULT_DATASET, Dataset, DataError, dataset_names, load_dataset
 from vae.devices import DeviceError, resolve_device
+from vae.history import EpochLosses, EpochRecord
 from vae.losses import ELBOParts, elbo_parts, kl_weight
 from vae.models import ARCHITECTURES, LIKELIHOODS, MAX_LATENT_DIM, VAE, ModelConfig, ModelConfigError, build_model
 
@@ -78,7 +79,7 @@ class StepEvent:
 class EpochEvent:
     epoch: int
     epochs: int
-    record: dict  # the history entry for this epoch
+    record: dict  # the history entry for this epoch: vae.history.EpochRecord.to_dict(), as config.json stores it
     preview: torch.Tensor  # (2 * PREVIEW_COUNT, C, H, W): originals then reconstructions
 
 
@@ -242,15 +243,15 @@ def train(model_config: ModelConfig, train_config: TrainConfig, *, dataset: Data
             break
         train_means = (sums / n).tolist()
         test = evaluate(model, test_images, seed=train_config.seed)
-        record = {
-            "epoch": epoch,
-            "train": dict(zip(("recon", "kl", "total"), train_means)),
-            "test": {k: test[k] for k in ("recon", "kl", "total")},
-            "kl_per_dim": test["kl_per_dim"],
-            "beta": kl_weight(train_config.beta, train_config.warmup_epochs, epoch),
-            "seconds": time.perf_counter() - epoch_started,
-            "images_per_second": images_seen / max(train_seconds, 1e-9),
-        }
+        record = EpochRecord(
+            epoch=epoch,
+            train=EpochLosses(*train_means),
+            test=EpochLosses(recon=test["recon"], kl=test["kl"], total=test["total"]),
+            kl_per_dim=test["kl_per_dim"],
+            beta=kl_weight(train_config.beta, train_config.warmup_epochs, epoch),
+            seconds=time.perf_counter() - epoch_started,
+            images_per_second=images_seen / max(train_seconds, 1e-9),
+        ).to_dict()
         broken = non_finite_weights(model)
         if broken or not _finite(record):
             # The epoch's last update can blow up after its loss was checked (one step per epoch is
@@ -362,8 +363,8 @@ def main(argv: list[str] | None = None) -> int:
             bar.update(1)
             bar.set_postfix(epoch=event.epoch, loss=f"{event.total:.1f}", img_s=f"{event.images_per_second:.0f}", refresh=False)
         else:
-            test = event.record["test"]
-            bar.write(f"epoch {event.epoch:3d}  test recon {test['recon']:8.2f}  kl {test['kl']:7.2f}  -ELBO {test['total']:8.2f} nats/image")
+            test = EpochRecord.from_dict(event.record).test
+            bar.write(f"epoch {event.epoch:3d}  test recon {test.recon:8.2f}  kl {test.kl:7.2f}  -ELBO {test.total:8.2f} nats/image")
 
     try:
         result = train(model_config, train_config, dataset=dataset, on_event=on_event, stop=stop)

@@ -3,12 +3,13 @@
 import streamlit as st
 
 import ui
+import ui_scores
 from vae import compare_charts as charts
 from vae.checkpoints import CheckpointError
 from vae.compare import MAX_MODELS, MIN_MODELS, ComparedModel, comparability, reconstruction_grid, traverse, traversal_values
 from vae.datasets import DataError
 from vae.disentangle import MIG_DEFINITION
-from vae.history import final_numbers, is_collapsed
+from vae.history import final_numbers, is_collapsed, last_kl_per_dim
 from vae.images import image_grid
 from vae.inspect import pick_test_images
 
@@ -66,12 +67,12 @@ scores = {}  # name -> Disentanglement, for models whose data set has ground-tru
 for model, _, checkpoint, dataset in loaded:
     if dataset is not None and dataset.train_factors:
         with st.spinner(f"Measuring how {model.name}'s dimensions line up with the factors (once per model)…"):
-            scores[model.name] = ui.disentanglement_of(checkpoint)
+            scores[model.name] = ui_scores.disentanglement_of(checkpoint)
 
 rows = []
 for model, _, _, _ in loaded:
     numbers = final_numbers(model.history)
-    kl = model.history[-1].get("kl_per_dim") if model.history else None
+    kl = last_kl_per_dim(model.history)
     rows.append({"model": model.name, "data set": model.dataset, "arch": model.arch, "z": model.latent_dim, "β": model.beta,
                  "likelihood": model.likelihood, "epochs": len(model.history),
                  "test recon": round(numbers.recon, 2) if numbers else None, "test KL": round(numbers.kl, 2) if numbers else None,
@@ -147,7 +148,7 @@ if scores:
     columns = st.columns(2)
     for position, (model, colour, _, _) in enumerate((m, c, k, d) for m, c, k, d in loaded if m.name in scores):
         score = scores[model.name]
-        dims = [index for index, _ in sorted(enumerate(model.history[-1].get("kl_per_dim") or [0.0] * model.latent_dim),
+        dims = [index for index, _ in sorted(enumerate(last_kl_per_dim(model.history) or [0.0] * model.latent_dim),
                                              key=lambda item: -item[1])]
         with columns[position % 2]:
             st.plotly_chart(charts.mutual_information_figure(score, dims, f"{model.name}: MIG {score.mig:.3f}", colour),

@@ -7,11 +7,13 @@ import streamlit as st
 import torch
 
 import ui
+import ui_scores
 from vae import explain, explain_charts
 from vae.baselines import bits_per_dim
 from vae.generate import dimensions_by_kl
-from vae.history import dimension_name, final_numbers
+from vae.history import dimension_name, final_numbers, read_history
 from vae.inspect import SelectionError, pick_test_images
+from vae.text import label_name
 
 st.title("Explain")
 st.write(
@@ -22,10 +24,9 @@ st.write(
 checkpoint = ui.require_checkpoint()
 dataset = ui.dataset_of(checkpoint)
 model = checkpoint.model
+history = read_history(checkpoint.history)
 labels = dataset.label_names
-handed = st.session_state.get(ui.EXPLAIN_IMAGE_KEY)
-if handed is not None and handed.get("model") != checkpoint.name:
-    handed = None  # an upload prepared for another model's image shape
+handed = ui.image_handed_to_explain(checkpoint.name)
 
 # --- which image --------------------------------------------------------------------------------
 ways = ["by index", "by label"] if dataset.test_labels is not None and labels else ["by index"]
@@ -45,7 +46,7 @@ if how == "from Upload & draw":
 else:
     try:
         if how == "by label":
-            label = middle.selectbox("Label", range(len(labels)), format_func=lambda i: labels[i], key="explain_label")
+            label = middle.selectbox("Label", range(len(labels)), format_func=lambda i: label_name(labels, i), key="explain_label")
             members = pick_test_images(dataset, "label", count=len(dataset.test_images), seed=0, label=label)
             if st.session_state.get("explain_nth", 1) > len(members):  # another label may have fewer images
                 st.session_state["explain_nth"] = len(members)
@@ -58,7 +59,8 @@ else:
         st.error(str(error))
         st.stop()
     x, image_key = dataset.test_images[index:index + 1], f"test:{index}"
-    caption = f"test #{index}" + (f" ({labels[int(dataset.test_labels[index])]})" if dataset.test_labels is not None and labels else "")
+    label = label_name(labels, dataset.test_labels[index] if dataset.test_labels is not None else None, missing=None)
+    caption = f"test #{index}" + (f" ({label})" if label is not None else "")
 
 
 # --- controls -----------------------------------------------------------------------------------
@@ -91,7 +93,7 @@ else:
     current, shown = None, explain.STAGES
 
 trace = explain.forward_trace(model, x, seed)
-order = [dimension.index for dimension in dimensions_by_kl(model.config.latent_dim, checkpoint.history)]
+order = [dimension.index for dimension in dimensions_by_kl(model.config.latent_dim, history)]
 st.graphviz_chart(explain.architecture_dot(model, current))
 st.caption(f"{checkpoint.name}: the layers and sizes are read from the model itself. Dimensions below are named "
            f"z1..z{model.config.latent_dim} and ordered by their average KL on the test set, most informative first.")
@@ -185,7 +187,7 @@ st.write(
     "q(z|x) is a poor guide to where the true posterior is."
 )
 st.latex(r"\log p(x) \;\ge\; \log \frac1K \sum_{k=1}^K \frac{p(x \mid z_k)\,p(z_k)}{q(z_k \mid x)}, \qquad z_k \sim q(z \mid x)")
-ladder, grid, grid_error = ui.bound_of_image(checkpoint, x, image_key)
+ladder, grid, grid_error = ui_scores.bound_of_image(checkpoint, x, image_key)
 exact = grid.log_px if grid is not None else None
 rows = [{"estimate": rung.name, "log p(x), nats": f"{rung.value:.3f}",
          "effective sample size": "–" if rung.ess is None else f"{rung.ess:,.1f} of {rung.k:,}"} for rung in ladder]
@@ -222,11 +224,11 @@ elif grid_error:
 
 # --- is my number good? ----------------------------------------------------------------------------
 st.subheader("Is my number good?")
-points, test_iwae, k = ui.references(checkpoint, dataset)
+points, test_iwae, k = ui_scores.references(checkpoint, dataset)
 pixels = int(np.prod(model.config.image_shape))
-final = final_numbers(checkpoint.history)
+final = final_numbers(history)
 numbers = [(f"this model ({checkpoint.name}): test −ELBO", -final.elbo if final else None, "after training, one sample per image"),
-           (f"this model: test −IWAE, K = {k}", test_iwae, f"a tighter estimate of −log p(x) (`python -m vae.likelihood` for K = 5,000)")]
+           (f"this model: test −IWAE, K = {k}", test_iwae, "a tighter estimate of −log p(x) (`python -m vae.likelihood` for K = 5,000)")]
 reference_rows = [{"": name, "nats per image": f"{value:.2f}", "bits per dim": f"{bits_per_dim(value, pixels):.3f}", "what": what}
                   for name, value, what in numbers if value is not None]
 reference_rows += [{"": point.name, "nats per image": f"{point.nats:.2f}", "bits per dim": f"{bits_per_dim(point.nats, pixels):.3f}",

@@ -6,7 +6,7 @@ import torch
 import ui
 from vae import generate
 from vae.components import latent_pad, move_pad, pad_start, record_settled, take_handed_axes
-from vae.history import COLLAPSED_KL_NATS, dimension_name
+from vae.history import COLLAPSED_KL_NATS, dimension_name, read_history
 from vae.images import UPLOAD_TYPES, ImageInputError, image_grid, recipe_for
 from vae.upload_cache import PreparedUploads
 
@@ -22,7 +22,7 @@ model = checkpoint.model
 latent_dim = model.config.latent_dim
 dataset = ui.dataset_of(checkpoint)
 test_images, test_labels = dataset.split("test")
-dims = generate.dimensions_by_kl(latent_dim, checkpoint.history)
+dims = generate.dimensions_by_kl(latent_dim, read_history(checkpoint.history))
 by_index = {d.index: d for d in dims}
 
 # --- the latent pad -----------------------------------------------------------------------------

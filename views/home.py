@@ -2,8 +2,9 @@
 
 import streamlit as st
 
+import pages
 import ui
-from vae.history import final_numbers
+from vae.history import final_numbers, read_history
 
 st.title("Latent Lab")
 st.write(
@@ -27,7 +28,7 @@ st.write("The loss the app shows is the negative ELBO, reconstruction + KL, per 
          "A β-VAE multiplies the KL term by β.")
 
 checkpoint = ui.selected_summary()  # its config.json is enough here: no need to load the model
-numbers = final_numbers(checkpoint.history) if checkpoint is not None else None
+numbers = final_numbers(read_history(checkpoint.history)) if checkpoint is not None else None
 if numbers is not None:
     st.subheader(f"The chosen model: {checkpoint.name}")
     st.write(f"Trained on **{ui.public_dataset_name(checkpoint.dataset_name)}** for {numbers.epochs} epoch(s) with β = {checkpoint.beta:g}. "
@@ -45,11 +46,11 @@ else:
     st.info("Choose a model in the sidebar to see its own numbers here, or train one.")
 
 st.subheader("Where to go")
-st.page_link("views/train.py", label="Train: pick data and a model, watch the losses and reconstructions live", icon="🏋️")
-st.page_link("views/loss_curves.py", label="Loss curves: reconstruction, KL and total per epoch, KL per dimension", icon="📉")
-st.page_link("views/reconstructions.py", label="Reconstructions: test images, their posterior-mean and sampled redraws", icon="🔁")
-st.page_link("views/latent_map.py", label="Latent map: every test image as a point in z space", icon="🗺️")
-st.page_link("views/generate.py", label="Generate: drag through z and watch the decoder, sample the prior, interpolate", icon="🎛️")
-st.page_link("views/upload.py", label="Upload & draw: your own image, encoded, scored and placed on the map", icon="✏️")
-st.page_link("views/explain.py", label="Explain: one image through the model step by step, and how tight the ELBO is", icon="🔬")
-st.page_link("views/compare.py", label="Compare: 2 to 6 models side by side, the rate-distortion plane, latent traversals, MIG", icon="⚖️")
+pages.TRAIN.link("Train: pick data and a model, watch the losses and reconstructions live")
+pages.LOSS_CURVES.link("Loss curves: reconstruction, KL and total per epoch, KL per dimension")
+pages.RECONSTRUCTIONS.link("Reconstructions: test images, their posterior-mean and sampled redraws")
+pages.LATENT_MAP.link("Latent map: every test image as a point in z space")
+pages.GENERATE.link("Generate: drag through z and watch the decoder, sample the prior, interpolate")
+pages.UPLOAD.link("Upload & draw: your own image, encoded, scored and placed on the map")
+pages.EXPLAIN.link("Explain: one image through the model step by step, and how tight the ELBO is")
+pages.COMPARE.link("Compare: 2 to 6 models side by side, the rate-distortion plane, latent traversals, MIG")

@@ -3,11 +3,14 @@
 import numpy as np
 import streamlit as st
 
+import pages
 import ui
+import ui_maps
 from vae import maps
 from vae.disentangle import factors_of_rows, is_categorical
+from vae.history import read_history
 from vae.projection import umap_warmup_status
-from vae.text import markdown_literal  # label names are folder names someone chose: shown as typed
+from vae.text import label_name, markdown_literal  # label names are folder names someone chose: shown as typed
 
 CHART = "latent_map_chart"
 
@@ -20,11 +23,11 @@ st.write(
 )
 
 checkpoint = ui.require_checkpoint()
-store = ui.projection_store(checkpoint)
+store = ui_maps.projection_store(checkpoint)
 codes = store.codes()
 dataset = store.dataset
-model = ui.map_model_key(store)  # the picked point and the projection belong to this model
-method, dims, split = ui.projection_picker(store, checkpoint.config["history"])
+model = ui_maps.map_model_key(store)  # the picked point and the projection belong to this model
+method, dims, split = ui_maps.projection_picker(store, read_history(checkpoint.history))
 
 warmup = umap_warmup_status()
 if warmup.ready:
@@ -37,7 +40,7 @@ else:
     st.caption(f"UMAP is compiling in the background ({warmup.stage}, {warmup.elapsed:.0f} s so far); "
                "the other projections work now.")
 
-projection = ui.wait_for_projection(store, method, dims)
+projection = ui_maps.wait_for_projection(store, method, dims)
 if projection is None:
     st.stop()
 
@@ -52,7 +55,7 @@ if store.disk_error:
 
 def _pick(picked: int | None, for_model: str = model) -> None:
     if picked is not None:
-        st.session_state.setdefault(ui.MAP_SELECTED_KEY, {})[for_model] = int(picked)
+        st.session_state.setdefault(ui_maps.MAP_SELECTED_KEY, {})[for_model] = int(picked)
 
 
 def _pick_from_chart() -> None:
@@ -63,7 +66,7 @@ def _pick_from_number() -> None:
     _pick(st.session_state.get("map_pick"))
 
 
-selected = st.session_state.get(ui.MAP_SELECTED_KEY, {}).get(model)
+selected = st.session_state.get(ui_maps.MAP_SELECTED_KEY, {}).get(model)
 if selected is not None and not 0 <= selected < len(codes):
     selected = None
 is_2d_latent = projection.method == "latent" and codes.latent_dim == 2
@@ -107,7 +110,7 @@ image = store.images([selected])
 reconstruction = store.reconstructions([selected])
 left, middle, right = st.columns([1, 1, 2])
 with left:
-    ui.show_images(image, [f"{split_name} image, label {markdown_literal(dataset.label_names[label]) if dataset.label_names and label >= 0 else '–'}"], width=140)
+    ui.show_images(image, [f"{split_name} image, label {markdown_literal(label_name(dataset.label_names, label))}"], width=140)
 with middle:
     ui.show_images(reconstruction, ["reconstruction (decoded mean)"], width=140)
 with right:
@@ -115,8 +118,6 @@ with right:
 mu_text = ", ".join(f"{m:+.2f}" for m in codes.mu[selected][:16])
 st.caption(f"mu = ({mu_text}{', …' if codes.latent_dim > 16 else ''}); -ELBO {codes.neg_elbo[selected]:.1f} nats.")
 
-st.session_state["pad_z"] = [float(m) for m in codes.mu[selected]]
-st.session_state["pad_z_model"] = checkpoint.name
-st.session_state["pad_axes"] = list(projection.dims) if projection.dims else None  # the pad takes this map's x and y
+ui.hand_to_generate(checkpoint.name, codes.mu[selected], projection.dims)  # the pad takes this map's x and y
 st.success("Sent this image's z (its posterior mean) to the Generate page.")
-st.page_link("views/generate.py", label="Open it on Generate", icon="🎛️")
+pages.GENERATE.link("Open it on Generate")

@@ -4,7 +4,7 @@ import streamlit as st
 
 import ui
 from vae import charts
-from vae.history import COLLAPSED_KL_NATS
+from vae.history import COLLAPSED_KL_NATS, last_kl_per_dim, read_history
 
 st.title("Loss curves")
 st.write(
@@ -14,7 +14,7 @@ st.write(
 )
 
 checkpoint = ui.require_checkpoint()
-history = checkpoint.history
+history = read_history(checkpoint.history)
 train = checkpoint.config["train"]
 warmup = float(train.get("warmup_epochs") or 0)
 st.caption(f"{checkpoint.name} · {ui.public_dataset_name(checkpoint.dataset_name)} · β = {checkpoint.beta:g}"
@@ -28,8 +28,8 @@ st.plotly_chart(charts.loss_curves_figure(history), key="history_curves")
 st.subheader("KL per latent dimension, last epoch")
 st.write("Each bar is how many nats one dimension of z (z1, z2, …) carries about an image, on the test set. "
          f"Dimensions under {COLLAPSED_KL_NATS:g} nats (grey) have collapsed onto the prior: the decoder ignores them.")
-if history[-1].get("kl_per_dim"):
-    st.plotly_chart(charts.kl_per_dim_figure(history[-1]["kl_per_dim"]), key="history_kl")
+if last_kl_per_dim(history):
+    st.plotly_chart(charts.kl_per_dim_figure(last_kl_per_dim(history)), key="history_kl")
 else:
     st.info("This checkpoint did not record KL per dimension.")
 with st.expander("The numbers"):

@@ -5,7 +5,7 @@ import torch
 
 import ui
 from vae.inspect import SelectionError, pick_test_images, reconstruct
-from vae.text import markdown_literal  # label names are folder names someone chose: shown as typed
+from vae.text import label_name, markdown_literal  # label names are folder names someone chose: shown as typed
 
 st.title("Reconstructions")
 st.write(
@@ -30,7 +30,7 @@ seed = 0
 if ways[how] in ("random", "label"):
     seed = left.number_input("Seed", 0, 2**31 - 1, 0, key="recon_seed", help="Change it for another set of images.")
 if ways[how] == "label":
-    label = right.selectbox("Label", range(len(labels)), format_func=lambda i: labels[i], key="recon_label")
+    label = right.selectbox("Label", range(len(labels)), format_func=lambda i: label_name(labels, i), key="recon_label")
 if ways[how] == "index":
     indices = left.text_input(f"Test image numbers (0 to {len(dataset.test_images) - 1})", "0, 1, 2, 3, 4, 5", key="recon_indices")
 samples = right.slider("Sampled reconstructions per image", 0, 6, 3, key="recon_samples")
@@ -44,7 +44,8 @@ except SelectionError as error:
 result = reconstruct(checkpoint.model, dataset.test_images[chosen], samples=samples, seed=seed)
 width = 96
 for row, index in enumerate(chosen):
-    name = f" ({markdown_literal(labels[int(dataset.test_labels[index])])})" if dataset.test_labels is not None and labels else ""
+    label = label_name(labels, dataset.test_labels[index] if dataset.test_labels is not None else None, missing=None)
+    name = f" ({markdown_literal(label)})" if label is not None else ""
     kl = float(result.kl[row])
     pictures = torch.cat([result.originals[row:row + 1], result.mean[row:row + 1], result.samples[:, row]])
     captions = [f"test #{index}{name}", f"mean: recon {float(result.mean_recon[row]):.1f}, KL {kl:.1f}"]

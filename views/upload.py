@@ -4,12 +4,15 @@ import streamlit as st
 import torch
 from streamlit_drawable_canvas import st_canvas
 
+import pages
 import ui
+import ui_maps
 from vae import maps
+from vae.history import read_history
 from vae.images import UPLOAD_TYPES, ImageInputError, drawing_sentence, recipe_for
 from vae.upload_cache import PreparedUploads
 from vae.upload_report import describe, typicality_sentence
-from vae.text import markdown_literal  # label names are folder names someone chose: shown as typed
+from vae.text import label_name, markdown_literal  # label names are folder names someone chose: shown as typed
 
 st.title("Upload & draw")
 st.write(
@@ -19,7 +22,7 @@ st.write(
 )
 
 checkpoint = ui.require_checkpoint()
-store = ui.projection_store(checkpoint)
+store = ui_maps.projection_store(checkpoint)
 codes = store.codes()
 dataset = store.dataset
 image_shape = tuple(checkpoint.model.config.image_shape)
@@ -46,8 +49,8 @@ if not items:
     st.stop()
 
 st.subheader("Where they land")
-method, dims, split = ui.projection_picker(store, checkpoint.config["history"], with_split=False)
-projection = ui.wait_for_projection(store, method, dims)
+method, dims, split = ui_maps.projection_picker(store, read_history(checkpoint.history), with_split=False)
+projection = ui_maps.wait_for_projection(store, method, dims)
 
 prepared, stars = [], []
 for name, data in items:
@@ -100,18 +103,16 @@ for index, (name, item, report) in enumerate(reports):
         f"**{typicality_sentence(report.less_typical_than, noun)}** by the same estimate."
     )
     if st.button("Explain it step by step", key=f"upload_explain_{index}"):
-        st.session_state[ui.EXPLAIN_IMAGE_KEY] = {"model": checkpoint.name, "name": name, "x": item.x.cpu().numpy()}
-        st.page_link("views/explain.py", label="Open Explain with this image", icon="🔬")
+        ui.hand_to_explain(checkpoint.name, name, item.x)
+        pages.EXPLAIN.link("Open Explain with this image")
     st.caption("mu = (" + ", ".join(f"{m:+.2f}" for m in report.mu[:16]) + (", …" if len(report.mu) > 16 else "")
                + "), sigma = (" + ", ".join(f"{s:.2f}" for s in report.sigma[:16]) + (", …" if len(report.sigma) > 16 else "") + ")")
     neighbours = store.images(report.neighbour_ids)
-    labels = [markdown_literal(dataset.label_names[int(codes.labels[i])]) if dataset.label_names and codes.labels[i] >= 0 else "–"
-              for i in report.neighbour_ids]
+    labels = [markdown_literal(label_name(dataset.label_names, codes.labels[i])) for i in report.neighbour_ids]
     st.caption("Nearest data set images in latent space")
     ui.show_images(neighbours, [f"#{i} ({label}), d = {d:.2f}" for i, label, d in
                                 zip(report.neighbour_ids, labels, report.neighbour_distances)], width=90)
     if st.button("Take its z to Generate", key=f"upload_send_{index}"):
-        st.session_state["pad_z"] = [float(m) for m in report.mu]
-        st.session_state["pad_z_model"] = checkpoint.name
+        ui.hand_to_generate(checkpoint.name, report.mu)
         st.success("Sent. Open the Generate page to start the pad from it.")
-        st.page_link("views/generate.py", label="Open Generate", icon="🎛️")
+        pages.GENERATE.link("Open Generate")
