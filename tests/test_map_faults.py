@@ -14,8 +14,9 @@ from vae import projection as projection_module
 from vae.checkpoints import load_checkpoint
 from vae.data import Dataset, load_dataset
 from vae.map_options import default_dims, why_not
-from vae.neighbours import neighbours_of_members
-from vae.projection import METHODS, LatentCodes, ProjectionError, ProjectionStore, _read_npz, compute_projection
+from vae.projection import METHODS, LatentCodes, ProjectionError, ProjectionStore, compute_projection
+from vae.projection.neighbours import neighbours_of_members
+from vae.projection.store import _read_npz
 
 SHIPPED = Path(__file__).resolve().parent.parent / "checkpoints"
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+METHODS = ("latent", "dims", "pca", "umap", "tsne")  # each a class in `vae.projection.methods`
 UMAP_NEIGHBOURS = 15
 TSNE_PERPLEXITY = 30.0
 TSNE_MIN_PERPLEXITY = 2.0
