@@ -58,8 +58,8 @@ class Placed:
 class Projection:
     """2-D coordinates (N, 2) of every row of a `LatentCodes`, with what is needed to place new codes.
 
-    The base places new codes by nearest neighbours; each method's subclass says how it fits and,
-    when `saved`, what its cache file holds.
+    Each method is a subclass: how it fits, how it places new codes (exactly, by its transform, or
+    by nearest neighbours in latent space, `_by_neighbours`) and, when `saved`, its cache file's arrays.
     """
 
     method: str
@@ -77,6 +77,7 @@ class Projection:
 
     @classmethod
     def fit(cls, codes: LatentCodes, key: str, dims: tuple[int, int] | None) -> Projection:
+        """This method fitted to the posterior means codes.mu (N, D); `compute_projection` calls it."""
         raise NotImplementedError
 
     def to_arrays(self) -> dict[str, np.ndarray]:

@@ -90,7 +90,7 @@ def start_umap_warmup(delay: float = 2.0) -> WarmupStatus:
     """Start compiling umap-learn on a daemon thread (once per process), `delay` seconds from now.
 
     `start_warmup` calls this once its imports are done; a page asking for UMAP calls it too, with
-    no delay, in case the server's warm-up skipped it (LATENT_LAB_UMAP_WARMUP=0).
+    no delay, in case the server's warm-up has not started it (yet, or at all: LATENT_LAB_UMAP_WARMUP=0).
     """
     with _warmup_lock:
         if _warmup.started is None:
