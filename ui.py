@@ -198,7 +198,7 @@ def show_images(images: torch.Tensor, captions: list[str] | None = None, width: 
 HEAVY_IMPORTS = (
     "numpy", "pandas", "plotly.graph_objects", "plotly.subplots", "scipy.sparse", "sklearn.neighbors",
     "sklearn.decomposition", "sklearn.manifold", "sklearn.datasets", "PIL.Image", "torch",
-    "vae.models", "vae.losses", "vae.datasets", "vae.images", "vae.train", "vae.jobs", "vae.projection",
+    "vae.models", "vae.losses", "vae.datasets", "vae.images", "vae.train", "vae.jobs", "vae.projection.store",
     "vae.generate", "vae.inspect", "vae.charts", "vae.maps", "vae.upload_report", "streamlit_drawable_canvas",
 )
 
@@ -206,50 +206,31 @@ HEAVY_IMPORTS = (
 WARM_UP_DELAY_S = 1.5
 
 
-@st.cache_resource(show_spinner=False)
-def _warm_up() -> dict:
-    import importlib
-    import logging
-    import os
-    import threading
-    import time
+def _start_queued_runs() -> None:
+    from vae.jobs import shared_manager
 
-    state = {"done": threading.Event(), "error": None}
-
-    def work() -> None:
-        try:
-            # Let the first visitor's browser finish drawing Home before taking the two cores.
-            time.sleep(WARM_UP_DELAY_S)
-            for name in HEAVY_IMPORTS:
-                importlib.import_module(name)
-            from vae.jobs import shared_manager
-
-            shared_manager()  # runs still queued from before a restart start now, whichever page is visited
-            if os.environ.get("LATENT_LAB_UMAP_WARMUP", "1") != "0":  # tests that never use UMAP may skip it
-                from vae.projection import start_umap_warmup
-
-                start_umap_warmup()  # numba compiles umap-learn on its own daemon thread
-        except Exception as error:  # the page that needs the library will say what is wrong
-            logging.getLogger(__name__).exception("warm-up failed")
-            state["error"] = f"{type(error).__name__}: {error}"
-        finally:
-            state["done"].set()
-
-    threading.Thread(target=work, name="latent-lab-warm-up", daemon=True).start()
-    return state
+    shared_manager()  # runs still queued from before a restart start now, whichever page is visited
 
 
 def warm_up() -> None:
-    """Start loading PyTorch and the other heavy libraries on a background thread (once per process)."""
-    _warm_up()
+    """Start loading PyTorch and the other heavy libraries on a background thread, then compiling
+    UMAP (`vae.projection.warmup.start_warmup`: once per process, later calls do nothing)."""
+    import os
+
+    from vae.projection.warmup import start_warmup
+
+    umap = os.environ.get("LATENT_LAB_UMAP_WARMUP", "1") != "0"  # tests that never use UMAP may skip it
+    start_warmup(HEAVY_IMPORTS, then=_start_queued_runs, umap=umap, delay=WARM_UP_DELAY_S)
 
 
 def wait_for_warm_up() -> None:
     """Block a page until the background imports are done (seconds, only just after server start)."""
-    state = _warm_up()
-    if not state["done"].is_set():
+    from vae.projection.warmup import wait_for_libraries
+
+    warm_up()
+    if not wait_for_libraries(0):
         with st.spinner("Loading PyTorch and friends (once, just after the server starts)…"):
-            state["done"].wait(300)
+            wait_for_libraries(300)
 
 
 # --- Hand-overs: one page gives another something to open on (a code, an image, models to compare). ---

@@ -15,8 +15,9 @@ from vae.checkpoints import load_checkpoint
 from vae.datasets import Dataset, load_dataset
 from vae.history import EpochLosses, EpochRecord
 from vae.map_options import default_dims, why_not
-from vae.neighbours import neighbours_of_members
-from vae.projection import METHODS, LatentCodes, ProjectionError, ProjectionStore, _read_npz, compute_projection
+from vae.projection import METHODS, LatentCodes, ProjectionError, ProjectionStore, compute_projection
+from vae.projection.neighbours import neighbours_of_members
+from vae.projection.store import _read_npz
 
 SHIPPED = Path(__file__).resolve().parent.parent / "checkpoints"
 

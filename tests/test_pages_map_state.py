@@ -11,9 +11,9 @@ import torch
 from PIL import Image
 
 from image_samples import encode, paper_digit
-from vae import projection as projection_module
 from vae.checkpoints import save_checkpoint
 from vae.models import ModelConfig, build_model
+from vae.projection import store as projection_module
 from vae.projection import wait_for_projections
 
 MAP = "views/latent_map.py"

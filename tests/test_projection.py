@@ -11,10 +11,11 @@ import numpy as np
 import pytest
 import torch
 
-from vae import projection as projection_module
 from vae.checkpoints import load_checkpoint
 from vae.datasets import load_dataset
-from vae.projection import LatentCodes, ProjectionError, ProjectionStore, _read_npz, compute_projection
+from vae.projection import LatentCodes, ProjectionError, ProjectionStore, compute_projection
+from vae.projection import store as projection_module
+from vae.projection.store import _read_npz
 
 
 @pytest.fixture

@@ -21,6 +21,7 @@ import numpy as np
 
 from vae.history import EpochRecord
 
+METHODS = ("latent", "dims", "pca", "umap", "tsne")  # each a class in `vae.projection.methods`
 UMAP_NEIGHBOURS = 15
 TSNE_PERPLEXITY = 30.0
 TSNE_MIN_PERPLEXITY = 2.0
