@@ -75,9 +75,10 @@ class Hyperparameter:
 
     @property
     def described(self) -> str:
-        """The help text with the unit and the allowed values, e.g. "... (epochs; 0 to 10000)"."""
-        allowed = ", ".join(self.choices) if self.choices else f"{_number(self.low)} to {_number(self.high)}"
-        return f"{self.help} ({self.unit + '; ' if self.unit else ''}{allowed})"
+        """The help text with the unit, the allowed values and the default: "... (epochs; 0 to 10000; default 0)"."""
+        allowed = " or ".join(self.choices) if self.choices else f"{_number(self.low)} to {_number(self.high)}"
+        default = f"; default {self.default if isinstance(self.default, str) else _number(self.default)}" if self.default != () else ""
+        return f"{self.help.rstrip('.')} ({self.unit + '; ' if self.unit else ''}{allowed}{default})"
 
 
 def _number(value: int | float) -> str:
@@ -98,7 +99,7 @@ HYPERPARAMETERS: dict[str, Hyperparameter] = {h.name: h for h in (
     # The CLI allowed 8,192 units, a config.json 16,384: the wider one, since the 100-million-weight
     # limit (vae.configs.MAX_PARAMETERS) is what keeps a model buildable.
     Hyperparameter("hidden", "Hidden units", "hidden units", int, (), 1, MAX_WIDTH, unit="units per layer",
-                   help="Dense layer width(s), one or two (default 400 for mlp, 256 for conv)."),
+                   help="Dense layer width(s), one or two; by default 400 for mlp, 256 for conv."),
     Hyperparameter("likelihood", "Likelihood p(x|z)", "likelihood", str, "bernoulli", choices=LIKELIHOODS,
                    help="Bernoulli for near-binary images like digits; Gaussian for grey levels and colour."),
     Hyperparameter("beta", "beta (weight of KL)", "beta", float, 1.0, 0.0, 1000.0, step=0.5,

@@ -9,6 +9,7 @@ import math
 
 import torch
 from torch import nn
+
 from vae.configs import ARCHITECTURES, LIKELIHOODS, MAX_LATENT_DIM, ModelConfig, ModelConfigError  # noqa: F401 (re-exported)
 from vae.posterior import DiagonalGaussian
 

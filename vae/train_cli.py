@@ -35,12 +35,11 @@ def _parser_of(setting: Hyperparameter):
 def add_option(parser: argparse.ArgumentParser, setting: Hyperparameter) -> None:
     """`--name` for one declared setting: its choices or its bounds, its default, its help."""
     if setting.choices:
-        parser.add_argument(setting.flag, choices=setting.choices, default=setting.default, help=setting.help)
+        parser.add_argument(setting.flag, choices=setting.choices, default=setting.default, help=setting.described)
     elif isinstance(setting.default, tuple):  # a list of values; empty means "the architecture's default"
         parser.add_argument(setting.flag, type=_parser_of(setting), nargs="+", default=None, help=setting.described)
     else:
-        parser.add_argument(setting.flag, type=_parser_of(setting), default=setting.default,
-                            help=f"{setting.described}; default {setting.default:g}")
+        parser.add_argument(setting.flag, type=_parser_of(setting), default=setting.default, help=setting.described)
 
 
 def build_parser() -> argparse.ArgumentParser:
