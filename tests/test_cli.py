@@ -14,7 +14,8 @@ import torch
 
 import vae.train as train_module
 from vae.checkpoints import load_checkpoint
-from vae.train import EpochEvent, main
+from vae.train import EpochEvent
+from vae.train_cli import build_parser, main
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -58,7 +59,7 @@ def digits_args(out: Path, *extra: str) -> list[str]:
 
 
 def test_defaults_are_those_the_issue_names():
-    args = train_module.build_parser().parse_args(["--out", "x"])
+    args = build_parser().parse_args(["--out", "x"])
     assert (args.dataset, args.arch, args.latent_dim, args.epochs, args.batch_size, args.lr, args.beta,
             args.likelihood, args.seed, args.device) == ("mnist5k", "mlp", 20, 10, 128, 1e-3, 1.0, "bernoulli", 0, "auto")
 

@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from dataset_files import accept_fake_cifar10, write_tiny_cifar10, write_tiny_idx_set
-from vae.train import main
+from vae.train_cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
 SMALL_MODEL = ["--epochs", "1", "--latent-dim", "2", "--hidden", "32", "--batch-size", "64"]

@@ -5,12 +5,10 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass
 
-ARCHITECTURES = ("mlp", "conv")
-LIKELIHOODS = ("bernoulli", "gaussian")
-MAX_LATENT_DIM = 128
+from vae.hyperparameters import ARCHITECTURES, HYPERPARAMETERS, LIKELIHOODS, MAX_LATENT_DIM, MAX_WIDTH  # noqa: F401 (re-exported)
+
 MAX_IMAGE_SIDE = 512  # pixels; the data sets here are 8 to 64
 MAX_CHANNELS = 4
-MAX_WIDTH = 16_384  # units of a dense layer, channels of a convolution
 MAX_CONV_LAYERS = 6
 MAX_PARAMETERS = 100_000_000  # 400 MB of float32 weights: checked before a model is built from a config
 
@@ -19,7 +17,7 @@ class ModelConfigError(ValueError):
     """A model configuration that cannot be built."""
 
 
-@dataclass(frozen=True)
+@dataclass
 class ModelConfig:
     """Everything needed to rebuild a VAE; saved verbatim in a checkpoint's config.json.
 
@@ -29,37 +27,36 @@ class ModelConfig:
     tuples mean "the default for this architecture and image size".
     """
 
-    arch: str = "mlp"
+    arch: str = HYPERPARAMETERS["arch"].default
     image_shape: tuple[int, int, int] = (1, 28, 28)
-    latent_dim: int = 20
-    likelihood: str = "bernoulli"
+    latent_dim: int = HYPERPARAMETERS["latent_dim"].default
+    likelihood: str = HYPERPARAMETERS["likelihood"].default
     hidden: tuple[int, ...] = ()
     conv_channels: tuple[int, ...] = ()
     gaussian_sigma: float = 0.1  # fixed decoder standard deviation of the Gaussian likelihood
 
     def __post_init__(self) -> None:
-        set_field = object.__setattr__.__get__(self)
         # Settings may come from any config.json: check types and sizes before anything uses them.
-        set_field("image_shape", _whole_numbers(self.image_shape, "Image shape"))
-        set_field("hidden", _whole_numbers(self.hidden, "Hidden widths"))
-        set_field("conv_channels", _whole_numbers(self.conv_channels, "Conv channels"))
+        # Not frozen, so the defaults ("()") and JSON lists become tuples here by plain assignment.
+        self.image_shape = _whole_numbers(self.image_shape, "Image shape")
+        self.hidden = _whole_numbers(self.hidden, "Hidden widths")
+        self.conv_channels = _whole_numbers(self.conv_channels, "Conv channels")
         if self.arch not in ARCHITECTURES:
             raise ModelConfigError(f"Unknown architecture '{self.arch}'; choose one of {', '.join(ARCHITECTURES)}.")
         if self.likelihood not in LIKELIHOODS:
             raise ModelConfigError(f"Unknown likelihood '{self.likelihood}'; choose one of {', '.join(LIKELIHOODS)}.")
-        if isinstance(self.latent_dim, bool) or not isinstance(self.latent_dim, int) or not 1 <= self.latent_dim <= MAX_LATENT_DIM:
-            raise ModelConfigError(f"Latent dimension must be a whole number from 1 to {MAX_LATENT_DIM}, not {self.latent_dim!r}.")
+        HYPERPARAMETERS["latent_dim"].check(self.latent_dim, ModelConfigError)
         if len(self.image_shape) != 3 or min(self.image_shape) < 1:
             raise ModelConfigError(f"Image shape must be (channels, height, width), not {self.image_shape}.")
         if self.image_shape[0] > MAX_CHANNELS or max(self.image_shape[1:]) > MAX_IMAGE_SIDE:
             raise ModelConfigError(f"Images of at most {MAX_CHANNELS} channels and {MAX_IMAGE_SIDE} pixels a side, not {self.image_shape}.")
         if not self.hidden:
-            set_field("hidden", (400,) if self.arch == "mlp" else (256,))
-        if any(not 1 <= h <= MAX_WIDTH for h in self.hidden) or len(self.hidden) > 2:
+            self.hidden = (400,) if self.arch == "mlp" else (256,)
+        if any(HYPERPARAMETERS["hidden"].problem(h) for h in self.hidden) or len(self.hidden) > 2:
             raise ModelConfigError(f"Use one or two hidden layers, each with 1 to {MAX_WIDTH:,} units.")
         if self.arch == "conv":
             if not self.conv_channels:
-                set_field("conv_channels", (32, 64) if max(self.image_shape[1:]) <= 32 else (32, 64, 128))
+                self.conv_channels = (32, 64) if max(self.image_shape[1:]) <= 32 else (32, 64, 128)
             if any(not 1 <= c <= MAX_WIDTH for c in self.conv_channels) or len(self.conv_channels) > MAX_CONV_LAYERS:
                 raise ModelConfigError(f"Use 1 to {MAX_CONV_LAYERS} convolutions, each with 1 to {MAX_WIDTH:,} channels.")
             step = 2 ** len(self.conv_channels)

@@ -60,10 +60,9 @@ def epsilon(model: VAE, seed: int) -> torch.Tensor:
 def forward_trace(model: VAE, x: torch.Tensor, seed: int = 0) -> ForwardTrace:
     """Trace one image x (1, C, H, W) in [0, 1] through `model` with epsilon drawn from `seed`."""
     x = x.to(model.device)
-    posterior = model.encode(x)
     parts = elbo_parts(model, x, sample=True, generator=torch.Generator(device=model.device).manual_seed(int(seed)))
-    eps = epsilon(model, seed)
-    z = posterior.mean + posterior.stddev * eps  # the same z elbo_parts decoded: same generator, same first draw
+    posterior, z = parts.posterior, parts.z
+    eps = epsilon(model, seed)  # the draw behind that z: same generator, same first draw
     decoded = model.decode(z)
     per_pixel = -reconstruction_nll_per_pixel(decoded, x, model.config.likelihood, model.config.gaussian_sigma)
     numpy = lambda tensor: tensor[0].detach().cpu().numpy().astype(np.float64)  # noqa: E731

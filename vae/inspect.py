@@ -72,13 +72,13 @@ def reconstruct(model: VAE, images: torch.Tensor, samples: int = 3, seed: int = 
     """Reconstruct `images` from the posterior mean and from `samples` posterior draws, with their scores."""
     images = images.to(model.device)
     mean_parts = elbo_parts(model, images, sample=False)
-    posterior = model.encode(images)
-    mean = model.decode_images(posterior.mean)
+    posterior = mean_parts.posterior  # encoded once, for the mean and every draw
+    mean = model.decode_images(mean_parts.z)
     generator = torch.Generator(device=model.device).manual_seed(int(seed))
     sampled, sampled_recon = [], []
     for _ in range(samples):
         # Same generator for the code and the score, so each picture's number belongs to it.
-        z = posterior.mean + posterior.stddev * torch.randn(posterior.mean.shape, generator=generator, device=model.device)
+        z = posterior.sample(generator=generator)
         sampled.append(model.decode_images(z))
         sampled_recon.append(_recon_nats(model, z, images))
     shape = (0, *images.shape)

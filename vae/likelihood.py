@@ -62,8 +62,7 @@ def log_weights(model: VAE, x: torch.Tensor, samples: int, seed: int = 0) -> tor
     out = []
     for start in range(0, samples, chunk):
         count = min(chunk, samples - start)
-        eps = torch.randn((count, *posterior.mean.shape), generator=generator, device=model.device)
-        z = posterior.mean + posterior.stddev * eps  # (count, N, D)
+        z = posterior.sample((count,), generator=generator)  # (count, N, D)
         decoded = model.decode(z.flatten(0, 1))
         targets = x.expand(count, *x.shape).flatten(0, 1)
         log_px_given_z = -reconstruction_nll(decoded, targets, model.config.likelihood, model.config.gaussian_sigma).view(count, len(x))

@@ -4,7 +4,8 @@
 
 The expectation is estimated with one reparameterised sample (Kingma & Welling 2014, eq. 7);
 the KL between q = N(mu, sigma^2) and p = N(0, 1) is in closed form, per latent dimension
-(ibid., Appendix B):  KL = 0.5 * (mu^2 + sigma^2 - 1 - log sigma^2).
+(ibid., Appendix B):  KL = 0.5 * (mu^2 + sigma^2 - 1 - log sigma^2).  Both the draw of z and the KL
+are the posterior's own (`vae.posterior.DiagonalGaussian.sample` and `.kl`).
 """
 
 from __future__ import annotations
@@ -14,9 +15,9 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
-from torch.distributions import Normal
 
 from vae.models import VAE
+from vae.posterior import DiagonalGaussian, kl_to_standard_normal  # noqa: F401 (re-exported)
 
 
 @dataclass(frozen=True)
@@ -25,11 +26,15 @@ class ELBOParts:
 
     recon: (N,) the reconstruction term -log p(x|z); kl: (N,) KL(q(z|x) || p(z));
     kl_per_dim: (N, D) the KL split over latent dimensions; total: (N,) recon + kl = -ELBO.
+    posterior: q(z|x) of the batch, and z: (N, D) the code that was decoded, so a caller that also
+    needs mu, sigma or z reads them here instead of encoding the images again.
     """
 
     recon: torch.Tensor
     kl: torch.Tensor
     kl_per_dim: torch.Tensor
+    posterior: DiagonalGaussian | None = None
+    z: torch.Tensor | None = None
 
     @property
     def total(self) -> torch.Tensor:
@@ -38,12 +43,6 @@ class ELBOParts:
     def loss(self, beta: float = 1.0) -> torch.Tensor:
         """The training objective, batch mean of recon + beta * KL (beta = 1 is the negative ELBO)."""
         return (self.recon + beta * self.kl).mean()
-
-
-def kl_to_standard_normal(posterior: Normal) -> torch.Tensor:
-    """KL(N(mu, sigma^2) || N(0, 1)) per dimension, (N, D), in nats (closed form)."""
-    mu, sigma = posterior.mean, posterior.stddev
-    return 0.5 * (mu.pow(2) + sigma.pow(2) - 1.0 - 2.0 * torch.log(sigma))
 
 
 def reconstruction_nll_per_pixel(decoded: torch.Tensor, x: torch.Tensor, likelihood: str, gaussian_sigma: float = 0.1) -> torch.Tensor:
@@ -66,17 +65,15 @@ def reconstruction_nll(decoded: torch.Tensor, x: torch.Tensor, likelihood: str, 
 def elbo_parts(model: VAE, x: torch.Tensor, sample: bool = True, generator: torch.Generator | None = None) -> ELBOParts:
     """ELBO terms for images x (N, C, H, W) in [0, 1].
 
-    sample=True estimates E_q with one reparameterised draw (training, evaluation);
+    sample=True estimates E_q with one reparameterised draw from `generator` (training, evaluation);
     sample=False decodes the posterior mean (a deterministic score, e.g. for an upload).
+    The parts carry the posterior and the decoded z.
     """
     posterior = model.encode(x)
-    z = posterior.mean
-    if sample:
-        z = z + posterior.stddev * torch.randn(z.shape, generator=generator, device=z.device)
-    decoded = model.decode(z)
-    recon = reconstruction_nll(decoded, x, model.config.likelihood, model.config.gaussian_sigma)
-    kl_per_dim = kl_to_standard_normal(posterior)
-    return ELBOParts(recon=recon, kl=kl_per_dim.sum(1), kl_per_dim=kl_per_dim)
+    z = posterior.sample(generator=generator) if sample else posterior.mode()
+    recon = reconstruction_nll(model.decode(z), x, model.config.likelihood, model.config.gaussian_sigma)
+    kl_per_dim = posterior.kl()
+    return ELBOParts(recon=recon, kl=kl_per_dim.sum(1), kl_per_dim=kl_per_dim, posterior=posterior, z=z)
 
 
 def kl_weight(beta: float, warmup_epochs: float, epochs_done: float) -> float:

@@ -9,9 +9,9 @@ import math
 
 import torch
 from torch import nn
-from torch.distributions import Normal
 
 from vae.configs import ARCHITECTURES, LIKELIHOODS, MAX_LATENT_DIM, ModelConfig, ModelConfigError  # noqa: F401 (re-exported)
+from vae.posterior import DiagonalGaussian
 
 
 def _mlp(sizes: list[int]) -> list[nn.Module]:
@@ -57,13 +57,13 @@ class VAE(nn.Module):
     def device(self) -> torch.device:
         return next(self.parameters()).device
 
-    def encode(self, x: torch.Tensor) -> Normal:
-        """Posterior q(z|x) for images x (N, C, H, W) in [0, 1]; a batch of N diagonal Normals over D dims."""
+    def encode(self, x: torch.Tensor) -> DiagonalGaussian:
+        """Posterior q(z|x) for images x (N, C, H, W) in [0, 1]: N diagonal Gaussians over D dims (vae.posterior)."""
         mu, logvar = self.encoder(x).chunk(2, dim=1)
         # Bounded log-variance keeps exp() finite early in training; sigma stays in [3e-7, 2e4].
         # validate_args=False: a NaN mean must reach the loss, where training refuses it with a
         # message and keeps the last good epoch, instead of raising from inside the distribution.
-        return Normal(mu, torch.exp(0.5 * logvar.clamp(-30.0, 20.0)), validate_args=False)
+        return DiagonalGaussian(mu, torch.exp(0.5 * logvar.clamp(-30.0, 20.0)), validate_args=False)
 
     def decode_logits(self, z: torch.Tensor) -> torch.Tensor:
         """Pre-sigmoid decoder output (N, C, H, W) for codes z (N, D)."""
@@ -84,10 +84,7 @@ class VAE(nn.Module):
     def reconstruct(self, x: torch.Tensor, sample: bool = False, generator: torch.Generator | None = None) -> torch.Tensor:
         """Images (N, C, H, W) in [0, 1] decoded from the posterior mean (or a sample of it)."""
         posterior = self.encode(x)
-        z = posterior.mean
-        if sample:
-            z = z + posterior.stddev * torch.randn(z.shape, generator=generator, device=z.device)
-        return self.decode_images(z)
+        return self.decode_images(posterior.sample(generator=generator) if sample else posterior.mode())
 
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """n images (N, C, H, W) in [0, 1] decoded from z drawn from the prior N(0, I)."""

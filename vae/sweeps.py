@@ -9,12 +9,11 @@ the queued ones off the queue; runs that had finished stay saved.
 
 from __future__ import annotations
 
-import math
 import secrets
 from dataclasses import dataclass, replace
 
 from vae.checkpoints import CheckpointError, CheckpointExistsError, checkpoint_path, validate_name
-from vae.configs import LIKELIHOODS, MAX_LATENT_DIM
+from vae.hyperparameters import HYPERPARAMETERS
 
 SETTINGS = {"beta": "β (weight of KL)", "latent_dim": "latent size", "likelihood": "likelihood"}
 MAX_RUNS = 6  # as many as the Compare page shows at once
@@ -35,21 +34,13 @@ def parse_values(setting: str, text: str) -> list:
     values = []
     for part in parts:
         try:
-            if setting == "beta":
-                value = float(part)
-                if not (math.isfinite(value) and 0 <= value <= 1000):
-                    raise ValueError
-            elif setting == "latent_dim":
-                value = int(part)
-                if not 1 <= value <= MAX_LATENT_DIM:
-                    raise ValueError
-            else:
-                value = part.lower()
-                if value not in LIKELIHOODS:
-                    raise ValueError
+            value = HYPERPARAMETERS[setting].parse(part.lower())  # the bounds a single run has
         except ValueError:
-            allowed = {"beta": "numbers from 0 to 1000", "latent_dim": f"whole numbers from 1 to {MAX_LATENT_DIM}",
-                       "likelihood": " or ".join(LIKELIHOODS)}[setting]
+            declared = HYPERPARAMETERS[setting]
+            if declared.choices:
+                allowed = " or ".join(declared.choices)
+            else:
+                allowed = f"{'numbers' if declared.kind is float else 'whole numbers'} from {declared.low:g} to {declared.high:g}"
             raise SweepError(f"'{part}' is not a {SETTINGS[setting]} value: use {allowed}, separated by commas.") from None
         if value not in values:
             values.append(value)

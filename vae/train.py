@@ -1,4 +1,4 @@
-"""The one training loop, used by the CLI (`python -m vae.train`) and by the app's jobs.
+"""The one training loop, used by the CLI (`python -m vae.train`, in vae.train_cli) and by the app's jobs.
 
 It maximises the ELBO with Adam, evaluates the test split after every epoch, reports events to
 a callback, stops between steps when asked (keeping the last complete epoch) and refuses to go
@@ -7,26 +7,26 @@ on when a loss turns NaN or infinite (keeping the last good weights).
 
 from __future__ import annotations
 
-import argparse
 import math
-import signal
 import sys
 import threading
 import time
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
+from dataclasses import asdict, dataclass
 from typing import Callable
 
 import torch
 
-from vae.datasets import DEFAULT_DATASET, Dataset, DataError, dataset_names, load_dataset
-from vae.devices import DeviceError, resolve_device
+from vae.datasets import DEFAULT_DATASET, Dataset, load_dataset
+from vae.devices import resolve_device
 from vae.history import EpochLosses, EpochRecord
-from vae.losses import ELBOParts, elbo_parts, kl_weight
-from vae.models import ARCHITECTURES, LIKELIHOODS, MAX_LATENT_DIM, VAE, ModelConfig, ModelConfigError, build_model
+from vae.hyperparameters import HYPERPARAMETERS
+from vae.losses import elbo_parts, kl_weight
+from vae.models import VAE, ModelConfig, ModelConfigError, build_model
 
 PREVIEW_COUNT = 8  # test images (a spread of labels) whose reconstructions travel with the events
 PREVIEW_SECONDS = 1.0  # at most one in-epoch preview this often
+
+TRAINING_SETTINGS = ("epochs", "batch_size", "lr", "beta", "warmup_epochs", "seed")  # declared in vae.hyperparameters
 
 
 class TrainConfigError(ValueError):
@@ -35,27 +35,23 @@ class TrainConfigError(ValueError):
 
 @dataclass(frozen=True)
 class TrainConfig:
+    """How to train (saved verbatim under "train" in a checkpoint's config.json); raises TrainConfigError
+    naming the first setting outside its declared bounds (vae.hyperparameters)."""
+
     dataset: str = DEFAULT_DATASET
     data_dir: str | None = None
-    epochs: int = 10
-    batch_size: int = 128
-    lr: float = 1e-3
-    beta: float = 1.0
-    warmup_epochs: float = 0.0  # KL weight ramps from 0 to beta over these epochs
-    seed: int = 0
+    epochs: int = HYPERPARAMETERS["epochs"].default
+    batch_size: int = HYPERPARAMETERS["batch_size"].default
+    lr: float = HYPERPARAMETERS["lr"].default
+    beta: float = HYPERPARAMETERS["beta"].default
+    warmup_epochs: float = HYPERPARAMETERS["warmup_epochs"].default  # KL weight ramps from 0 to beta over these epochs
+    seed: int = HYPERPARAMETERS["seed"].default
     device: str = "auto"
 
     def __post_init__(self) -> None:
-        if not (isinstance(self.epochs, int) and 1 <= self.epochs <= 10_000):
-            raise TrainConfigError("epochs must be a whole number from 1 to 10000.")
-        if not (isinstance(self.batch_size, int) and 1 <= self.batch_size <= 65_536):
-            raise TrainConfigError("batch size must be a whole number from 1 to 65536.")
-        if not (math.isfinite(self.lr) and 0 < self.lr <= 1):
-            raise TrainConfigError("learning rate must be in (0, 1].")
-        if not (math.isfinite(self.beta) and 0 <= self.beta <= 1000):
-            raise TrainConfigError("beta must be between 0 and 1000.")
-        if not (math.isfinite(self.warmup_epochs) and self.warmup_epochs >= 0):
-            raise TrainConfigError("warm-up epochs must be zero or more.")
+        # The bounds are declared once, in vae.hyperparameters; the CLI and the Train page use the same.
+        for name in TRAINING_SETTINGS:
+            HYPERPARAMETERS[name].check(getattr(self, name), TrainConfigError)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -98,10 +94,6 @@ class TrainResult:
 
 
 TrainEvent = StepEvent | EpochEvent
-
-
-def _means(parts: ELBOParts) -> dict:
-    return {"recon": float(parts.recon.mean()), "kl": float(parts.kl.mean()), "total": float(parts.total.mean())}
 
 
 @torch.no_grad()
@@ -282,108 +274,7 @@ def checkpoint_story(model_config: ModelConfig, train_config: TrainConfig, datas
     }
 
 
-# ---------------------------------------------------------------- command line
+if __name__ == "__main__":  # `python -m vae.train`: the command line lives in vae.train_cli
+    from vae.train_cli import main
 
-def _bounded(kind, low, high, what):
-    def parse(text: str):
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{what} must be {'a whole number' if kind is int else 'a number'}, not {text!r}")
-        if not (low <= value <= high) or (kind is float and not math.isfinite(value)):
-            raise argparse.ArgumentTypeError(f"{what} must be between {low} and {high}, not {text}")
-        return value
-    return parse
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m vae.train", description="Train a VAE and save it as a checkpoint folder.")
-    parser.add_argument("--dataset", default=DEFAULT_DATASET, help=f"one of {', '.join(dataset_names())} (default {DEFAULT_DATASET})")
-    parser.add_argument("--data-dir", default=None, help="folder for downloadable data sets")
-    parser.add_argument("--arch", choices=ARCHITECTURES, default="mlp")
-    parser.add_argument("--latent-dim", type=_bounded(int, 1, MAX_LATENT_DIM, "latent dimension"), default=20)
-    parser.add_argument("--hidden", type=_bounded(int, 1, 8192, "hidden units"), nargs="+", default=None,
-                        help="dense layer width(s), one or two (default 400 for mlp, 256 for conv)")
-    parser.add_argument("--likelihood", choices=LIKELIHOODS, default="bernoulli")
-    parser.add_argument("--beta", type=_bounded(float, 0.0, 1000.0, "beta"), default=1.0)
-    parser.add_argument("--warmup-epochs", type=_bounded(float, 0.0, 10_000.0, "warm-up epochs"), default=0.0)
-    parser.add_argument("--epochs", type=_bounded(int, 1, 10_000, "epochs"), default=10)
-    parser.add_argument("--batch-size", type=_bounded(int, 1, 65_536, "batch size"), default=128)
-    parser.add_argument("--lr", type=_bounded(float, 1e-8, 1.0, "learning rate"), default=1e-3)
-    parser.add_argument("--seed", type=_bounded(int, 0, 2**31 - 1, "seed"), default=0)
-    parser.add_argument("--device", default="auto", help="auto (cuda, then mps, then cpu), cpu, cuda, cuda:N or mps")
-    parser.add_argument("--out", required=True, type=Path, help="checkpoint folder to write (its name: letters, digits, - and _)")
-    parser.add_argument("--overwrite", action="store_true", help="replace an existing checkpoint folder")
-    return parser
-
-
-def main(argv: list[str] | None = None) -> int:
-    from tqdm import tqdm
-
-    from vae.checkpoints import CheckpointError, save_checkpoint, validate_name
-
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    try:
-        validate_name(args.out.name)
-    except CheckpointError as error:
-        parser.error(str(error))
-    if args.out.exists() and not args.overwrite:
-        parser.error(f"{args.out} already exists; pass --overwrite to replace it")
-    try:
-        train_config = TrainConfig(dataset=args.dataset, data_dir=args.data_dir, epochs=args.epochs, batch_size=args.batch_size,
-                                   lr=args.lr, beta=args.beta, warmup_epochs=args.warmup_epochs, seed=args.seed, device=args.device)
-        resolve_device(args.device)
-    except (TrainConfigError, DeviceError) as error:
-        parser.error(str(error))
-    try:
-        dataset = load_dataset(args.dataset, args.data_dir)
-    except DataError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:  # Ctrl-C during a download: nothing was trained
-        print("Stopped while loading the data set; nothing was trained or written.", file=sys.stderr)
-        return 130
-    if dataset.notes:
-        print(f"note: {dataset.notes}", file=sys.stderr)
-    try:
-        model_config = ModelConfig(arch=args.arch, latent_dim=args.latent_dim, likelihood=args.likelihood,
-                                   hidden=tuple(args.hidden or ()), image_shape=dataset.image_shape)
-    except ModelConfigError as error:
-        parser.error(str(error))
-
-    stop = threading.Event()
-    # Ctrl-C stops between steps and the last complete epoch is saved; the old handler comes back after.
-    in_main_thread = threading.current_thread() is threading.main_thread()
-    previous_handler = signal.signal(signal.SIGINT, lambda *_: stop.set()) if in_main_thread else None
-    bar = tqdm(total=args.epochs * math.ceil(len(dataset.train_images) / args.batch_size), unit="step", dynamic_ncols=True)
-
-    def on_event(event: TrainEvent) -> None:
-        if isinstance(event, StepEvent):
-            bar.update(1)
-            bar.set_postfix(epoch=event.epoch, loss=f"{event.total:.1f}", img_s=f"{event.images_per_second:.0f}", refresh=False)
-        else:
-            test = EpochRecord.from_dict(event.record).test
-            bar.write(f"epoch {event.epoch:3d}  test recon {test.recon:8.2f}  kl {test.kl:7.2f}  -ELBO {test.total:8.2f} nats/image")
-
-    try:
-        result = train(model_config, train_config, dataset=dataset, on_event=on_event, stop=stop)
-    finally:
-        bar.close()
-        if in_main_thread:
-            signal.signal(signal.SIGINT, previous_handler)
-    print(result.message, file=sys.stderr if result.status != "finished" else sys.stdout)
-    if not result.history:
-        print("No epoch completed, so no checkpoint was written.", file=sys.stderr)
-        return 1
-    try:
-        save_checkpoint(args.out, result.model, overwrite=args.overwrite, **checkpoint_story(model_config, train_config, dataset, result))
-    except CheckpointError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    print(f"Saved {args.out} ({result.device}, {result.seconds:.1f} s).")
-    return {"finished": 0, "stopped": 130, "nan": 1}[result.status]
-
-
-if __name__ == "__main__":
     sys.exit(main())

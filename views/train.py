@@ -5,12 +5,12 @@ import streamlit as st
 import ui
 import ui_data
 import ui_runs
+from ui_inputs import hyperparameter_input
 from vae import jobs, sweeps
 from vae.checkpoints import CheckpointError, default_root, validate_name
 from vae.datasets import REGISTRY, dataset_names
 from vae.datasets import FOLDER_COLORS, FOLDER_SIZES, folder_dataset_name
 from vae.devices import available_devices, resolve_device
-from vae.models import ARCHITECTURES, LIKELIHOODS, MAX_LATENT_DIM
 from vae.serving import JobLimitError, delete_model, student_models
 from vae.settings import server_folders
 from vae.text import markdown_literal, plain
@@ -69,19 +69,16 @@ with st.expander("New run", expanded=not running):
     devices = ["auto", *available_devices()]
     with st.form("train_form"):
         left, middle, right = st.columns(3)
-        arch = left.selectbox("Architecture", ARCHITECTURES, key="train_arch")
-        latent_dim = left.number_input("Latent size (z dimensions)", 1, MAX_LATENT_DIM, 2, key="train_latent",
-                                       help="2 gives a latent space you can see directly on the Latent map.")
-        likelihood = left.selectbox("Likelihood p(x|z)", LIKELIHOODS, key="train_likelihood",
-                                    help="Bernoulli for near-binary images like digits; Gaussian for grey levels and colour.")
-        beta = middle.number_input("beta (weight of KL)", 0.0, 1000.0, 1.0, step=0.5, key="train_beta",
-                                   help="1 is the plain VAE. Larger values press q(z|x) toward the prior (beta-VAE).")
-        warmup = middle.number_input("KL warm-up epochs", 0.0, 1000.0, 0.0, step=1.0, key="train_warmup",
-                                     help="The KL weight grows from 0 to beta over these epochs.")
-        epochs = middle.number_input("Epochs", 1, 10_000, 5, key="train_epochs")
-        batch_size = right.number_input("Batch size", 1, 65_536, 128, key="train_batch")
-        lr = right.number_input("Learning rate", 1e-6, 1.0, 1e-3, step=1e-4, format="%g", key="train_lr")
-        seed = right.number_input("Seed", 0, 2**31 - 1, 0, key="train_seed")
+        # Each input is built from its declaration in vae.hyperparameters, so it offers what training accepts.
+        arch = hyperparameter_input(left, "arch", key="train_arch")
+        latent_dim = hyperparameter_input(left, "latent_dim", key="train_latent", value=2)  # a map you can see, unlike the CLI's 20
+        likelihood = hyperparameter_input(left, "likelihood", key="train_likelihood")
+        beta = hyperparameter_input(middle, "beta", key="train_beta")
+        warmup = hyperparameter_input(middle, "warmup_epochs", key="train_warmup")
+        epochs = hyperparameter_input(middle, "epochs", key="train_epochs", value=5)  # a first run in class takes a minute
+        batch_size = hyperparameter_input(right, "batch_size", key="train_batch")
+        lr = hyperparameter_input(right, "lr", key="train_lr")
+        seed = hyperparameter_input(right, "seed", key="train_seed")
         device = left.selectbox("Device", devices, key="train_device",
                                 help="auto uses a GPU when there is one.")
         middle.caption(f"auto picks **{resolve_device('auto')}** on this server.")
