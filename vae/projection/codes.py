@@ -135,10 +135,10 @@ def encode_dataset(model: VAE, dataset, batch_size: int = 500, max_points: int =
         mus, sigmas, nelbos = [], [], []
         for start in range(0, len(index), batch_size):
             batch = images[torch.from_numpy(index[start:start + batch_size])].float()
-            posterior = model.encode(batch)
-            mus.append(posterior.mean.numpy())
-            sigmas.append(posterior.stddev.numpy())
-            nelbos.append(elbo_parts(model, batch, sample=False).total.numpy())
+            elbo = elbo_parts(model, batch, sample=False)  # carries the posterior: each batch is encoded once
+            mus.append(elbo.posterior.mean.numpy())
+            sigmas.append(elbo.posterior.stddev.numpy())
+            nelbos.append(elbo.total.numpy())
         label_array = labels.numpy()[index] if labels is not None else np.full(len(index), -1)
         parts.append((np.concatenate(mus), np.concatenate(sigmas), label_array, np.full(len(index), split_id), index,
                       np.concatenate(nelbos)))
