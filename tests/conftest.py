@@ -34,6 +34,41 @@ def copy_shipped_checkpoints(target: Path, with_maps: bool = False) -> Path:
     return target
 
 
+TINY_HISTORY = [{"epoch": 1, "train": {"recon": 30.0, "kl": 2.0, "total": 32.0},
+                 "test": {"recon": 31.0, "kl": 2.5, "total": 33.5}, "kl_per_dim": [1.0, 1.5]}]
+
+
+def tiny_model(seed: int = 0, latent_dim: int = 2):
+    """A seeded MLP VAE on 8x8 images: saves and loads in milliseconds."""
+    import torch
+
+    from vae.models import ModelConfig, build_model
+
+    torch.manual_seed(seed)
+    return build_model(ModelConfig(image_shape=(1, 8, 8), latent_dim=latent_dim, hidden=(16,)))
+
+
+def save_tiny(folder: Path, seed: int = 0, **kwargs) -> Path:
+    """tiny_model(seed) saved as a checkpoint of one epoch on digits."""
+    from vae.checkpoints import save_checkpoint
+
+    return save_checkpoint(folder, tiny_model(seed), dataset={"name": "digits"}, train={"epochs": 1, "seed": seed},
+                           history=TINY_HISTORY, **kwargs)
+
+
+def same_weights(a, b) -> bool:
+    import torch
+
+    return all(torch.equal(value, b.state_dict()[key]) for key, value in a.state_dict().items())
+
+
+@pytest.fixture(autouse=True)
+def scratch_user_checkpoints(tmp_path, monkeypatch) -> None:
+    """Runs a test saves without naming a folder land in its scratch folder, never the user's data folder."""
+    if not os.environ.get("LATENT_LAB_CHECKPOINTS"):
+        monkeypatch.setenv("LATENT_LAB_CHECKPOINTS", str(tmp_path / "user-checkpoints"))
+
+
 @pytest.fixture
 def checkpoint_root(tmp_path, monkeypatch) -> Path:
     """A writable copy of the shipped checkpoints, used by the app through $LATENT_LAB_CHECKPOINTS."""

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Iterable
 
-from vae.checkpoints import _folder_lock  # one lock file per folder, shared with checkpoint saves
+from vae.checkpoint_files import folder_lock as _folder_lock  # one lock file per folder, shared with checkpoint saves
 from vae.data import DataError, Dataset, register
 from vae.datasets_extra import FOLDER_COLORS, FOLDER_SIZES, FolderRequest, decode_image, default_data_dir, image_extensions, \
     read_image_folder
