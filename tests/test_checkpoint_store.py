@@ -46,7 +46,7 @@ def test_a_saved_checkpoint_reads_back_as_the_same_info(tmp_path):
     assert not (folder / ".save.lock").exists()  # the staging lock never ends up in the checkpoint
 
 
-def test_the_checkpoints_module_imports_without_fcntl(monkeypatch):
+def test_the_checkpoints_module_imports_and_saves_without_fcntl(tmp_path, monkeypatch):
     # Windows has no fcntl: the app must still start there. The modules are put back afterwards.
     monkeypatch.setitem(sys.modules, "fcntl", None)  # `import fcntl` now raises ImportError
     for module in ("vae.checkpoints", "vae.checkpoint_files"):
@@ -54,7 +54,8 @@ def test_the_checkpoints_module_imports_without_fcntl(monkeypatch):
     monkeypatch.setattr(vae, "checkpoints", vae.checkpoints)
     monkeypatch.setattr(vae, "checkpoint_files", vae.checkpoint_files, raising=False)
     fresh = importlib.import_module("vae.checkpoints")
-    assert fresh.list_checkpoints(SHIPPED)
+    fresh.save_checkpoint(tmp_path / "saved", tiny_model(), dataset={"name": "digits"}, train={}, history=[])
+    assert [summary.name for summary in fresh.list_checkpoints(tmp_path)] == ["saved"]
 
 
 def test_new_runs_go_to_the_per_user_data_folder_not_the_code(tmp_path, monkeypatch):

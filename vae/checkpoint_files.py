@@ -27,7 +27,7 @@ def fsync(path: Path) -> None:
     """Flush a file, or a folder's entries, to disk (a folder cannot be opened on Windows: skipped there)."""
     if os.name == "nt" and path.is_dir():
         return
-    fd = os.open(path, os.O_RDONLY)
+    fd = os.open(path, os.O_RDWR if os.name == "nt" else os.O_RDONLY)  # Windows flushes only a writable handle
     try:
         os.fsync(fd)
     finally:
