@@ -55,7 +55,7 @@ def get_dataset(name: str, data_dir: str | None = None) -> Dataset:
 
 @st.cache_resource(show_spinner=False, max_entries=4)
 def _summaries(root: str, stamp: tuple) -> list[CheckpointSummary]:
-    return list_checkpoints(root, include_shipped=True)
+    return list_checkpoints()  # the picker's list; root (default_root()) and stamp key the cache
 
 
 def _folder_stamp(root: Path) -> tuple:

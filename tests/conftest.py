@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -44,9 +45,11 @@ def same_weights(a, b) -> bool:
 
 
 @pytest.fixture(autouse=True)
-def scratch_user_checkpoints(tmp_path, monkeypatch) -> None:
+def scratch_user_data(tmp_path, monkeypatch) -> None:
     """Runs a test saves without naming a folder land in its scratch folder, never the user's data folder."""
-    if not os.environ.get("LATENT_LAB_CHECKPOINTS"):
+    if sys.platform.startswith("linux"):  # platformdirs' user_data_dir follows XDG_DATA_HOME there
+        monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "user-data"))
+    elif not os.environ.get("LATENT_LAB_CHECKPOINTS"):
         monkeypatch.setenv("LATENT_LAB_CHECKPOINTS", str(tmp_path / "user-checkpoints"))
 
 

@@ -59,37 +59,51 @@ def test_the_checkpoints_module_imports_and_saves_without_fcntl(tmp_path, monkey
 
 
 def test_new_runs_go_to_the_per_user_data_folder_not_the_code(tmp_path, monkeypatch):
-    monkeypatch.delenv("LATENT_LAB_CHECKPOINTS")
+    monkeypatch.delenv("LATENT_LAB_CHECKPOINTS", raising=False)
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data-home"))  # platformdirs' user data folder on Linux
-    if sys.platform == "linux":
+    if sys.platform.startswith("linux"):
         assert default_root() == tmp_path / "data-home" / "latent-lab" / "checkpoints"
     assert not default_root().resolve().is_relative_to(SHIPPED.parent)
     monkeypatch.setenv("LATENT_LAB_CHECKPOINTS", str(tmp_path / "mine"))
     assert default_root() == tmp_path / "mine"
 
 
-def test_the_picker_lists_saved_runs_and_the_shipped_models_marked_shipped(tmp_path):
-    save_checkpoint(default_root() / "my-run", tiny_model(), dataset={"name": "digits"}, train={}, history=[])
+@pytest.fixture
+def user_folder(monkeypatch):
+    """The default: no $LATENT_LAB_CHECKPOINTS, runs in the (scratch) per-user data folder."""
+    monkeypatch.delenv("LATENT_LAB_CHECKPOINTS", raising=False)
+    return default_root()
+
+
+def test_the_picker_lists_saved_runs_and_the_shipped_models_marked_shipped(user_folder):
+    save_checkpoint(user_folder / "my-run", tiny_model(), dataset={"name": "digits"}, train={}, history=[])
     summaries = {summary.name: summary for summary in list_checkpoints()}
     assert set(summaries) == {"my-run", *SHIPPED_NAMES}
     assert not summaries["my-run"].shipped and "shipped" not in summaries["my-run"].label
     for name in SHIPPED_NAMES:
         assert summaries[name].shipped and summaries[name].label.endswith("(shipped)")
         assert summaries[name].path == SHIPPED / name
-    assert [summary.name for summary in list_checkpoints(default_root())] == ["my-run"]  # one folder when named
+    assert [summary.name for summary in list_checkpoints(user_folder)] == ["my-run"]  # one folder when named
 
 
-def test_a_copy_of_a_shipped_model_in_the_runs_folder_is_listed_once_as_the_copy(checkpoint_root):
-    summaries = list_checkpoints()
+def test_a_checkpoints_folder_chosen_by_the_environment_is_listed_alone_as_before(checkpoint_root):
+    summaries = list_checkpoints()  # checkpoint_root: a copy of the shipped models, via $LATENT_LAB_CHECKPOINTS
     assert sorted(summary.name for summary in summaries) == SHIPPED_NAMES
     assert not any(summary.shipped for summary in summaries)
+    assert all(summary.path.parent == checkpoint_root for summary in summaries)
 
 
-def test_a_run_cannot_take_a_shipped_models_name(tmp_path):
+def test_a_saved_run_of_a_shipped_models_name_is_listed_instead_of_it(user_folder):
+    save_checkpoint(user_folder / SHIPPED_NAMES[0], tiny_model(), dataset={"name": "digits"}, train={}, history=[])
+    [summary] = [summary for summary in list_checkpoints() if summary.name == SHIPPED_NAMES[0]]
+    assert not summary.shipped and summary.path == user_folder / SHIPPED_NAMES[0]
+
+
+def test_a_run_cannot_take_a_shipped_models_name(user_folder):
     before = sorted(path.name for path in SHIPPED.iterdir())
     with pytest.raises(CheckpointExistsError, match="shipped model"):
         JobManager(start=False).submit(SHIPPED_NAMES[0], {"arch": "mlp", "latent_dim": 2}, TrainConfig(dataset="digits"),
                                        overwrite=True, teacher=True, owner="teacher")
     assert sorted(path.name for path in SHIPPED.iterdir()) == before
-    assert not (default_root() / SHIPPED_NAMES[0]).exists()
-    checkpoints.refuse_shipped_name(default_root(), "a-new-name")  # any other name is free
+    assert not (user_folder / SHIPPED_NAMES[0]).exists()
+    checkpoints.refuse_shipped_name(user_folder, "a-new-name")  # any other name is free

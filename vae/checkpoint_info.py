@@ -8,7 +8,11 @@ Validation of untrusted files stays in `vae.checkpoints.read_config` (and
 
 from __future__ import annotations
 
+import importlib.metadata
+import platform
 from dataclasses import dataclass, field
+
+from vae import __version__
 
 FORMAT = "latent-lab-checkpoint"
 FORMAT_VERSION = 1
@@ -67,3 +71,19 @@ class CheckpointInfo:
         known.setdefault("name", "")
         extra = {key: value for key, value in data.items() if key not in _FIELDS}
         return cls(**known, extra=extra, keys=tuple(data))
+
+
+def library_versions() -> dict:
+    """The versions of Python and the libraries saving a checkpoint (its `versions` field)."""
+    import numpy
+    import safetensors
+    import torch
+
+    try:  # read from the package metadata: importing torchvision costs seconds
+        torchvision_version = importlib.metadata.version("torchvision")
+    except importlib.metadata.PackageNotFoundError:
+        torchvision_version = None
+    return {
+        "latent_lab": __version__, "python": platform.python_version(), "torch": torch.__version__,
+        "torchvision": torchvision_version, "safetensors": safetensors.__version__, "numpy": numpy.__version__,
+    }

@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import datetime as _dt
 import errno
-import importlib.metadata
 import json
 import os
-import platform
 import shutil
 import uuid
 from dataclasses import dataclass, replace
@@ -21,10 +19,9 @@ from typing import TYPE_CHECKING
 
 from safetensors import SafetensorError
 
-from vae import __version__
 from vae.checkpoint_files import NAME_PATTERN, folder_lock as _folder_lock, free_name as _free_name, new_staging as _new_staging
 from vae.checkpoint_files import exchange as _exchange, fsync as _fsync, recover_interrupted_saves, release_staging
-from vae.checkpoint_info import FORMAT, CheckpointInfo
+from vae.checkpoint_info import FORMAT, CheckpointInfo, library_versions
 from vae.checkpoint_schema import ConfigSchemaError, check_settings, parse_config_text
 from vae.configs import ModelConfig, ModelConfigError
 from vae.text import public_dataset_name
@@ -97,21 +94,6 @@ def checkpoint_path(root: str | Path, name: str) -> Path:
     if path.is_symlink() or not path.resolve().is_relative_to(root_path):
         raise CheckpointError(f"Checkpoint '{name}' points outside the checkpoints folder; refused.")
     return path
-
-
-def library_versions() -> dict:
-    import numpy
-    import safetensors
-    import torch
-
-    try:  # read from the package metadata: importing torchvision costs seconds
-        torchvision_version = importlib.metadata.version("torchvision")
-    except importlib.metadata.PackageNotFoundError:
-        torchvision_version = None
-    return {
-        "latent_lab": __version__, "python": platform.python_version(), "torch": torch.__version__,
-        "torchvision": torchvision_version, "safetensors": safetensors.__version__, "numpy": numpy.__version__,
-    }
 
 
 def _refuse_non_finite(name: str, model: VAE, config: dict) -> None:
@@ -344,22 +326,25 @@ class CheckpointSummary(_ReadsConfig):
         return f"{self.name}: {public_dataset_name(self.config['dataset']['name'])}, {model['arch']}, z={model['latent_dim']}{loss}{shipped}"
 
 
-def list_checkpoints(root: str | Path | None = None, *, include_shipped: bool | None = None) -> list[CheckpointSummary]:
+def list_checkpoints(root: str | Path | None = None) -> list[CheckpointSummary]:
     """Every checkpoint folder under root, sorted by name; broken ones carry their error.
 
-    Without a root: the runs saved in default_root() and the shipped models (include_shipped,
-    the default then), a saved run hiding a shipped model of the same name.
+    Without a root: what the picker lists, the runs saved in default_root() and, unless
+    $LATENT_LAB_CHECKPOINTS chooses the one folder (as it always did), the shipped models, marked
+    shipped (a saved run of the same name is listed instead).
     """
-    if include_shipped is None:
-        include_shipped = root is None
-    root = Path(root) if root is not None else default_root()
-    summaries = _list_folder(root, repair=True)
-    if include_shipped and not _same_folder(root, SHIPPED_ROOT):
+    summaries = _list_folder(Path(root) if root is not None else default_root(), repair=True)
+    if root is None and shipped_models_listed() and not _same_folder(default_root(), SHIPPED_ROOT):
         taken = {summary.name for summary in summaries}
         summaries += [replace(summary, shipped=True) for summary in _list_folder(SHIPPED_ROOT, repair=False)
                       if summary.name not in taken]
         summaries.sort(key=lambda summary: summary.name)
     return summaries
+
+
+def shipped_models_listed() -> bool:
+    """Whether the picker lists the shipped models beside the saved runs (no $LATENT_LAB_CHECKPOINTS)."""
+    return not os.environ.get(CHECKPOINTS_ENV)
 
 
 def refuse_shipped_name(root: str | Path, name: str) -> None:
@@ -368,7 +353,8 @@ def refuse_shipped_name(root: str | Path, name: str) -> None:
     The shipped models are read-only (they live with the code); a copy of them in root is not.
     """
     root = Path(root)
-    if (SHIPPED_ROOT / name).is_dir() and not _same_folder(root, SHIPPED_ROOT) and not (root / name).exists():
+    if shipped_models_listed() and (SHIPPED_ROOT / name).is_dir() and not _same_folder(root, SHIPPED_ROOT) \
+            and not (root / name).exists():
         raise CheckpointExistsError(f"'{name}' is the name of a shipped model, which cannot be replaced; choose another name.")
 
 
