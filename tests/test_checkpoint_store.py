@@ -81,7 +81,7 @@ def test_the_picker_lists_saved_runs_and_the_shipped_models_marked_shipped(user_
     assert set(summaries) == {"my-run", *SHIPPED_NAMES}
     assert not summaries["my-run"].shipped and "shipped" not in summaries["my-run"].label
     for name in SHIPPED_NAMES:
-        assert summaries[name].shipped and summaries[name].label.endswith("(shipped)")
+        assert summaries[name].shipped and summaries[name].label.startswith(f"{name} (shipped): ")
         assert summaries[name].path == SHIPPED / name
     assert [summary.name for summary in list_checkpoints(user_folder)] == ["my-run"]  # one folder when named
 

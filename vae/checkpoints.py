@@ -322,8 +322,8 @@ class CheckpointSummary(_ReadsConfig):
             return f"{self.name} (unusable)"
         model, final = self.config["model"], self.config.get("final_test") or {}
         loss = f", test -ELBO {final['total']:.1f}" if "total" in final else ""
-        shipped = " (shipped)" if self.shipped else ""
-        return f"{self.name}: {public_dataset_name(self.config['dataset']['name'])}, {model['arch']}, z={model['latent_dim']}{loss}{shipped}"
+        shipped = " (shipped)" if self.shipped else ""  # first, so a narrow sidebar still shows it
+        return f"{self.name}{shipped}: {public_dataset_name(self.config['dataset']['name'])}, {model['arch']}, z={model['latent_dim']}{loss}"
 
 
 def list_checkpoints(root: str | Path | None = None) -> list[CheckpointSummary]:
