@@ -4,9 +4,12 @@ on systems without fcntl (Windows)."""
 
 from __future__ import annotations
 
+import errno
 import importlib
 import json
+import os
 import sys
+import threading
 
 import pytest
 
@@ -107,3 +110,40 @@ def test_a_run_cannot_take_a_shipped_models_name(user_folder):
     assert sorted(path.name for path in SHIPPED.iterdir()) == before
     assert not (user_folder / SHIPPED_NAMES[0]).exists()
     checkpoints.refuse_shipped_name(user_folder, "a-new-name")  # any other name is free
+
+
+def test_a_folder_whose_lock_file_cannot_be_written_is_listed_at_once(tmp_path, monkeypatch):
+    # As on a read-only install (root ignores file modes, so the refusal is simulated): the listing
+    # skips the clean-up instead of waiting for a lock it can never take.
+    save_checkpoint(tmp_path / "kept", tiny_model(), dataset={"name": "digits"}, train={}, history=[])
+    real_open = os.open
+
+    def refuse_lock_files(path, flags, *args, **kwargs):
+        if str(path).endswith(".lock"):
+            raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(path))  # a read-only file system
+        return real_open(path, flags, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", refuse_lock_files)
+    listed = []
+    worker = threading.Thread(target=lambda: listed.extend(list_checkpoints(tmp_path)), daemon=True)
+    worker.start()
+    worker.join(timeout=60)
+    assert [summary.name for summary in listed] == ["kept"]
+
+
+def test_locking_a_folder_that_vanished_fails_at_once_instead_of_waiting(tmp_path):
+    from vae.checkpoint_files import folder_lock
+
+    outcome = []
+
+    def lock_gone_folder():
+        try:
+            with folder_lock(tmp_path / "gone"):
+                outcome.append("locked")
+        except OSError as error:
+            outcome.append(error)
+
+    worker = threading.Thread(target=lock_gone_folder, daemon=True)
+    worker.start()
+    worker.join(timeout=60)
+    assert len(outcome) == 1 and isinstance(outcome[0], FileNotFoundError)

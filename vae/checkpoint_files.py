@@ -60,15 +60,20 @@ def _libc():
         return None
 
 
-def _lock(path: Path, timeout: float = -1) -> FileLock:
-    # No soft (marker file) fallback: a killed holder must release the lock, which a marker never does.
-    return FileLock(path, timeout=timeout, fallback_to_soft=False)
+def _lock(path: Path, timeout: float = -1, preserve: bool = False) -> FileLock:
+    """filelock's lock on `path`; OSError at once when the file cannot be opened for writing (filelock
+    itself would retry that forever). No soft (marker file) fallback: a killed holder must release
+    the lock, which a marker never does."""
+    os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o644))
+    return FileLock(path, timeout=timeout, fallback_to_soft=False, preserve_lock_file=preserve)
 
 
 @contextlib.contextmanager
 def folder_lock(root: Path):
-    """Serialise renames in `root` across threads and processes (a killed holder releases it)."""
-    with FileLock(root / ".lock", preserve_lock_file=True):
+    """Serialise renames in `root` across threads and processes (a killed holder releases it).
+
+    Raises OSError when root is read-only or missing."""
+    with _lock(root / ".lock", preserve=True):
         yield
 
 
