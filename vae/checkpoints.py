@@ -60,7 +60,7 @@ def default_root() -> Path:
     The data folder is platformdirs' user_data_dir("latent-lab") (~/.local/share/latent-lab on
     Linux, ~/Library/Application Support/latent-lab on macOS, %LOCALAPPDATA%\\latent-lab on
     Windows), so a class's runs never land in the code's git tree. The shipped models stay in
-    SHIPPED_ROOT; `list_checkpoints()` lists both.
+    SHIPPED_ROOT; `list_checkpoints()` lists both (only this folder when $LATENT_LAB_CHECKPOINTS is set).
     """
     configured = os.environ.get(CHECKPOINTS_ENV)
     if configured:
