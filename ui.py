@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import streamlit as st
 
 import pages
-from vae.checkpoints import Checkpoint, CheckpointError, CheckpointSummary, default_root, list_checkpoints, load_checkpoint
+from vae.checkpoints import SHIPPED_ROOT, Checkpoint, CheckpointError, CheckpointSummary, default_root, list_checkpoints, load_checkpoint
 
 if TYPE_CHECKING:
     import torch
@@ -59,7 +59,7 @@ def get_dataset(name: str, data_dir: str | None = None) -> Dataset:
 
 @st.cache_resource(show_spinner=False, max_entries=4)
 def _summaries(root: str, stamp: tuple) -> list[CheckpointSummary]:
-    return list_checkpoints(root)
+    return list_checkpoints()  # the picker's list; root (default_root()) and stamp key the cache
 
 
 def _folder_stamp(root: Path) -> tuple:
@@ -81,7 +81,7 @@ def checkpoint_summaries() -> list[CheckpointSummary]:
     """The picker's list; re-read (every config.json, parsed and validated) only when the folder changed,
     not on every rerun of every page."""
     root = default_root()
-    return _summaries(str(root), _folder_stamp(root))
+    return _summaries(str(root), _folder_stamp(root) + _folder_stamp(SHIPPED_ROOT))
 
 
 def select_checkpoint(name: str) -> None:

@@ -45,7 +45,7 @@ def mig_seconds(models: list[str], repeats: int) -> tuple[list[float], str]:
     import numpy as np
     import torch
 
-    from vae.checkpoints import default_root, load_checkpoint
+    from vae.checkpoints import list_checkpoints, load_checkpoint
     from vae.datasets import load_dataset
     from vae.disentangle import disentanglement
 
@@ -55,7 +55,7 @@ def mig_seconds(models: list[str], repeats: int) -> tuple[list[float], str]:
     source = "random codes, D = 10"
     mu = np.random.default_rng(0).normal(size=(10_000, 10))
     for name in models:
-        checkpoint = load_checkpoint(default_root() / name)
+        checkpoint = load_checkpoint({summary.name: summary.path for summary in list_checkpoints()}[name])  # saved or shipped
         if checkpoint.dataset_name == "shapes":
             with torch.no_grad():
                 mu = torch.cat([checkpoint.model.encode(images[i:i + 1000]).mean for i in range(0, 10_000, 1000)]).numpy()

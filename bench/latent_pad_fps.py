@@ -9,7 +9,7 @@ checkpoint, opens Generate in Chromium and measures, on the real page:
                decode + canvas draw);
   vsync fps    frames per second when one input event arrives on every animation frame, the way a
                person's drag is delivered (capped by the display rate, 60 Hz headless);
-  engine       the decoder the page chose: wasm-simd (WebAssembly SIMD) or js (the fallback);
+  engine       the decoder the page runs (js: the one plain-JavaScript decoder);
   frame ms     mean time of one frame's work during the vsync run (decode + canvas draw);
   decode ms    time in the decoder per frame (mean and 95th percentile over a burst of 300 decodes
                of random codes), and the frames per second that this alone would allow.
@@ -20,45 +20,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
-import socket
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-CHROMIUM = "/usr/bin/chromium"
-APP_IDLE = '[data-testid="stApp"][data-test-script-state="notRunning"]'
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def start_server(checkpoints: Path, log: Path) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    env = {**os.environ, "LATENT_LAB_CHECKPOINTS": str(checkpoints)}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.port", str(port),
-         "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"],
-        cwd=ROOT, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"streamlit exited:\n{log.read_text()}")
-        try:
-            with urllib.request.urlopen(url + "/_stcore/health", timeout=2):
-                return process, url
-        except OSError:
-            time.sleep(0.2)  # polling the health endpoint
-    process.kill()
-    raise RuntimeError("streamlit did not start")
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from vae.serve_local import APP_IDLE, CHROMIUM, AppServer, copy_shipped_checkpoints  # noqa: E402
 
 
 VSYNC_LOOP = """(seconds) => new Promise((resolve) => {
@@ -100,9 +68,9 @@ DECODE_BURST = """(count) => {
 
 def measure(model: str, seconds: float, browser) -> dict:
     with tempfile.TemporaryDirectory() as scratch:
-        checkpoints = Path(scratch) / "checkpoints"
-        shutil.copytree(ROOT / "checkpoints" / model, checkpoints / model)
-        server, url = start_server(checkpoints, Path(scratch) / "streamlit.log")
+        checkpoints = copy_shipped_checkpoints(Path(scratch) / "checkpoints", with_maps=True, only=(model,))
+        server = AppServer(checkpoints, Path(scratch) / "streamlit.log")
+        url = server.url
         try:
             context = browser.new_context(viewport={"width": 1400, "height": 1000})
             page = context.new_page()
@@ -134,8 +102,7 @@ def measure(model: str, seconds: float, browser) -> dict:
             burst = page.evaluate(DECODE_BURST, 300)
             context.close()
         finally:
-            server.terminate()
-            server.wait(timeout=15)
+            server.stop()
     return {
         "model": model, "engine": engine, "drag_fps": frames / elapsed, "mouse_moves_per_s": moves / elapsed,
         "vsync_fps": vsync["frames"] / vsync["seconds"], "frame_ms": vsync["frameMs"], "decode_ms": burst["mean"], "decode_p95_ms": burst["p95"],

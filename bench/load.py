@@ -33,7 +33,7 @@ from pathlib import Path
 from PIL import Image, ImageDraw
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from tests.conftest import APP_IDLE, CHROMIUM, CHROMIUM_FLAGS, AppServer, copy_shipped_checkpoints  # noqa: E402
+from vae.serve_local import APP_IDLE, CHROMIUM, CHROMIUM_FLAGS, AppServer, copy_shipped_checkpoints  # noqa: E402
 
 STEP_TIMEOUT_MS = 120_000
 MAP_MODEL = "mnist5k-conv-z16"  # a 16-D latent, so the map really runs UMAP
@@ -89,14 +89,6 @@ def chromium_pids() -> list[int]:
             except OSError:
                 pass
     return pids
-
-
-def peak_rss_mb(pid: int) -> float:
-    """The process's high-water resident set (VmHWM), in MB."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 class Session:
@@ -357,7 +349,7 @@ def one_class(args, abuser: bool) -> int:
                                                                       abuser=abuser))
         server_cpu = cpu_seconds([server.process.pid]) - server_cpu
         machine_busy = machine_cpu()[0] - machine_before[0]
-        rss = peak_rss_mb(server.process.pid)
+        rss = server.rss_mb()[1]
     finally:
         server.stop()
     log_errors = [line for line in (scratch / "streamlit.log").read_text(errors="replace").splitlines() if "Traceback" in line]

@@ -16,79 +16,14 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                  "--disable-sync", "--disable-quic", "--no-first-run"]
-APP_IDLE = '[data-testid="stApp"][data-test-script-state="notRunning"]'
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def rss_mb(pid: int) -> tuple[float, float]:
-    """(current RSS, peak RSS) of a process in MiB, from /proc/PID/status."""
-    fields = {}
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        key, _, value = line.partition(":")
-        if key in ("VmRSS", "VmHWM"):
-            fields[key] = int(value.split()[0]) / 1024
-    return fields["VmRSS"], fields["VmHWM"]
-
-
-def start_server(checkpoints: Path, log: Path, extra_env: dict | None = None) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    env = {**os.environ, "LATENT_LAB_CHECKPOINTS": str(checkpoints), "PYTHONUNBUFFERED": "1", **(extra_env or {})}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.port", str(port),
-         "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"],
-        cwd=ROOT, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT,
-    )
-    return process, f"http://127.0.0.1:{port}"
-
-
-def wait_healthy(process: subprocess.Popen, url: str, log: Path, limit: float = 120) -> None:
-    deadline = time.monotonic() + limit
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"streamlit exited:\n{log.read_text()}")
-        try:
-            with urllib.request.urlopen(url + "/_stcore/health", timeout=2) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.05)  # polling the health endpoint, as Streamlit's own e2e tests do
-    raise RuntimeError(f"streamlit did not become healthy:\n{log.read_text()}")
-
-
-def stop_server(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-
-
-def copy_checkpoints(target: Path) -> Path:
-    target.mkdir(parents=True)
-    for folder in (ROOT / "checkpoints").iterdir():
-        if folder.is_dir() and not folder.name.startswith("."):
-            shutil.copytree(folder, target / folder.name, ignore=shutil.ignore_patterns("projections"))
-    return target
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from vae.serve_local import APP_IDLE, CHROMIUM, CHROMIUM_FLAGS, AppServer, copy_shipped_checkpoints  # noqa: E402
 
 
 def time_first_page(browser, scratch: Path, run: int, extra_env: dict | None = None) -> dict:
@@ -97,9 +32,10 @@ def time_first_page(browser, scratch: Path, run: int, extra_env: dict | None = N
     page = context.new_page()
     page.set_default_timeout(120_000)
     started = time.perf_counter()
-    process, url = start_server(copy_checkpoints(scratch / f"checkpoints-{run}"), log, extra_env)
+    server = AppServer(copy_shipped_checkpoints(scratch / f"checkpoints-{run}"), log, extra_env, wait=False)
+    url = server.url
     try:
-        wait_healthy(process, url, log)
+        server.wait_healthy(120)
         healthy = time.perf_counter() - started
         page.goto(url, wait_until="domcontentloaded")
         page.wait_for_selector('[data-testid="stApp"]')
@@ -111,26 +47,27 @@ def time_first_page(browser, scratch: Path, run: int, extra_env: dict | None = N
         return {"healthy_s": healthy, "frontend_s": frontend, "interactive_s": interactive}
     finally:
         context.close()
-        stop_server(process)
+        server.stop()
 
 
 def memory_while_training(browser, scratch: Path, train_seconds: float) -> dict:
     log = scratch / "server-memory.log"
-    process, url = start_server(copy_checkpoints(scratch / "checkpoints-memory"), log)
+    server = AppServer(copy_shipped_checkpoints(scratch / "checkpoints-memory"), log, wait=False)
+    url = server.url
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     page = context.new_page()
     page.set_default_timeout(120_000)
     try:
-        wait_healthy(process, url, log)
-        figures = {"rss_started_mb": rss_mb(process.pid)[0]}
+        server.wait_healthy(120)
+        figures = {"rss_started_mb": server.rss_mb()[0]}
         page.goto(url)
         page.get_by_role("heading", name="Latent Lab").wait_for()
         page.wait_for_selector(APP_IDLE)
-        figures["rss_home_mb"] = rss_mb(process.pid)[0]
+        figures["rss_home_mb"] = server.rss_mb()[0]
         page.locator('[data-testid="stSidebarNav"]').get_by_role("link", name="Reconstructions").click()
         page.get_by_role("heading", name="Reconstructions").wait_for()
         page.wait_for_selector(APP_IDLE)
-        figures["rss_model_loaded_mb"] = rss_mb(process.pid)[0]
+        figures["rss_model_loaded_mb"] = server.rss_mb()[0]
         page.locator('[data-testid="stSidebarNav"]').get_by_role("link", name="Train").click()
         page.get_by_role("heading", name="Train a VAE").wait_for()
         page.wait_for_selector(APP_IDLE)
@@ -143,19 +80,19 @@ def memory_while_training(browser, scratch: Path, train_seconds: float) -> dict:
         samples = []
         deadline = time.monotonic() + train_seconds
         while time.monotonic() < deadline:
-            current, _ = rss_mb(process.pid)
+            current, _ = server.rss_mb()
             samples.append(current)
             peak = max(peak, current)
             page.wait_for_timeout(250)  # sampling interval; the page keeps updating meanwhile
         progress = page.locator('[data-testid="stProgress"]').first.inner_text()
         figures.update(rss_training_peak_mb=peak, rss_training_median_mb=statistics.median(samples),
-                       rss_hwm_mb=rss_mb(process.pid)[1], progress_at_end=progress)
+                       rss_hwm_mb=server.rss_mb()[1], progress_at_end=progress)
         page.get_by_role("button", name="Stop").click()
         page.locator('[data-testid="stAlert"]').filter(has_text="Stopped").wait_for()
         return figures
     finally:
         context.close()
-        stop_server(process)
+        server.stop()
 
 
 def main() -> None:

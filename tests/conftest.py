@@ -3,35 +3,54 @@
 from __future__ import annotations
 
 import os
-import shutil
-import socket
-import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-SHIPPED = ROOT / "checkpoints"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                  "--disable-sync", "--disable-quic", "--no-first-run"]
-APP_IDLE = '[data-testid="stApp"][data-test-script-state="notRunning"]'
+from vae.serve_local import APP_IDLE, CHROMIUM, CHROMIUM_FLAGS, ROOT, SHIPPED, AppServer, copy_shipped_checkpoints  # noqa: F401
+
 # Every wait follows the app's state (a selector, a value, a file); its limit only has to be generous
 # enough for a busy 2-core CI machine running other work, where a page or a training epoch can take minutes.
 BUSY_MS = 300_000
 BUSY_S = BUSY_MS / 1000
 
 
-def copy_shipped_checkpoints(target: Path, with_maps: bool = False) -> Path:
-    """A scratch copy of checkpoints/; without the shipped maps unless asked, so tests exercise computing them."""
-    target.mkdir(parents=True, exist_ok=True)
-    for folder in SHIPPED.iterdir():
-        if folder.is_dir() and not folder.name.startswith("."):
-            shutil.copytree(folder, target / folder.name, ignore=None if with_maps else shutil.ignore_patterns("projections"))
-    return target
+TINY_HISTORY = [{"epoch": 1, "train": {"recon": 30.0, "kl": 2.0, "total": 32.0},
+                 "test": {"recon": 31.0, "kl": 2.5, "total": 33.5}, "kl_per_dim": [1.0, 1.5]}]
+
+
+def tiny_model(seed: int = 0, latent_dim: int = 2):
+    """A seeded MLP VAE on 8x8 images: saves and loads in milliseconds."""
+    import torch
+
+    from vae.models import ModelConfig, build_model
+
+    torch.manual_seed(seed)
+    return build_model(ModelConfig(image_shape=(1, 8, 8), latent_dim=latent_dim, hidden=(16,)))
+
+
+def save_tiny(folder: Path, seed: int = 0, **kwargs) -> Path:
+    """tiny_model(seed) saved as a checkpoint of one epoch on digits."""
+    from vae.checkpoints import save_checkpoint
+
+    return save_checkpoint(folder, tiny_model(seed), dataset={"name": "digits"}, train={"epochs": 1, "seed": seed},
+                           history=TINY_HISTORY, **kwargs)
+
+
+def same_weights(a, b) -> bool:
+    import torch
+
+    return all(torch.equal(value, b.state_dict()[key]) for key, value in a.state_dict().items())
+
+
+@pytest.fixture(autouse=True)
+def scratch_user_data(tmp_path, monkeypatch) -> None:
+    """Runs a test saves without naming a folder land in its scratch folder, never the user's data folder."""
+    if sys.platform.startswith("linux"):  # platformdirs' user_data_dir follows XDG_DATA_HOME there
+        monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "user-data"))
+    elif not os.environ.get("LATENT_LAB_CHECKPOINTS"):
+        monkeypatch.setenv("LATENT_LAB_CHECKPOINTS", str(tmp_path / "user-checkpoints"))
 
 
 @pytest.fixture
@@ -61,47 +80,52 @@ def app_test(checkpoint_root):
     return AppTest.from_file(str(ROOT / "app.py"), default_timeout=BUSY_S)
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+# ---- AppTest helpers shared by the page tests
+
+WAIT = 120  # seconds for a background run on the shared machine
 
 
-class AppServer:
-    """`streamlit run app.py` on a free loopback port, with its own checkpoints folder."""
+@pytest.fixture
+def no_umap_warmup(monkeypatch):
+    """For pages that never use UMAP: its numba warm-up thread would only compete for the two cores."""
+    monkeypatch.setenv("LATENT_LAB_UMAP_WARMUP", "0")
 
-    def __init__(self, checkpoints: Path, log: Path):
-        self.checkpoints = checkpoints
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        env = {**os.environ, "LATENT_LAB_CHECKPOINTS": str(checkpoints), "PYTHONUNBUFFERED": "1"}
-        self.log = log
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.port", str(self.port),
-             "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"],
-            cwd=ROOT, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT,
-        )
-        deadline = time.monotonic() + BUSY_S
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"streamlit exited early:\n{log.read_text()}")
-            try:
-                with urllib.request.urlopen(self.url + "/_stcore/health", timeout=2) as response:
-                    if response.status == 200:
-                        return
-            except OSError:
-                time.sleep(0.2)  # polling the health endpoint; nothing else to wait on
-        self.stop()
-        raise RuntimeError(f"streamlit did not become healthy:\n{log.read_text()}")
 
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
+def page_text(at) -> str:
+    return " ".join(str(getattr(node, "value", "")) for kind in ("title", "markdown", "caption", "latex", "success", "warning",
+                                                                  "info", "error") for node in getattr(at, kind))
 
+
+def no_failure(at) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+
+
+def open_page(at, page: str, checkpoint: str | None = None):
+    if checkpoint is not None:
+        at.sidebar.selectbox(key="checkpoint_name").set_value(checkpoint)
+    return at.switch_page(page).run()
+
+
+def start_training(at, name: str, epochs: int = 1, dataset: str = "digits"):
+    open_page(at, "views/train.py")
+    at.selectbox(key="train_dataset").set_value(dataset).run()
+    at.number_input(key="train_epochs").set_value(epochs)
+    at.number_input(key="train_batch").set_value(256)
+    at.text_input(key="train_name").set_value(name)
+    return at.button(key="train_start").click().run()
+
+
+def job_of(at):
+    """The vae.jobs.Job this AppTest session is watching."""
+    from vae import jobs
+
+    job = jobs.shared_manager().get(at.session_state["train_job"])
+    assert job is not None
+    return job
+
+
+# ---- a real server and Chromium
 
 @pytest.fixture(scope="session")
 def app_server(tmp_path_factory):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import struct
+import zipfile
 import zlib
 
 import numpy as np
@@ -100,3 +101,30 @@ def not_digit_like() -> dict[str, Image.Image]:
         draw.line([(40, 40 + i * 0.6), (160, 40 + i * 0.6)], fill=20, width=2)
         draw.line([(40 + i * 0.6, 40), (40 + i * 0.6, 160)], fill=20, width=2)
     return {"writing": writing, "ruled line": ruled, "hatching": hatching}
+
+
+# ---- a student's folder of pictures, as uploaded (tests/test_student_data.py, tests/test_pages_student_data.py)
+
+def picture(shade: int, size: tuple[int, int] = (20, 20), kind: str = "PNG") -> bytes:
+    image = Image.new("L", size, 0)
+    ImageDraw.Draw(image).ellipse([4, 4, 4 + shade % 12, 4 + shade % 12], fill=255)
+    buffer = io.BytesIO()
+    image.save(buffer, kind)
+    return buffer.getvalue()
+
+
+def pet_files(top: str = "pets") -> list[tuple[str, bytes]]:
+    files = [(f"{top}/cats/{i}.png", picture(i)) for i in range(5)] + [(f"{top}/dogs/deep/{i}.png", picture(20 + i)) for i in range(4)]
+    return files + [(f"{top}/.DS_Store", b"\0\1"), (f"{top}/readme.txt", b"hi"), (f"{top}/dogs/broken.png", b"\x89PNG not really")]
+
+
+def zipped(files, **extra) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, content in files:
+            archive.writestr(name, content)
+        for name, (content, attributes) in extra.items():
+            info = zipfile.ZipInfo(name)
+            info.external_attr = attributes
+            archive.writestr(info, content)
+    return buffer.getvalue()

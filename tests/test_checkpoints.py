@@ -15,24 +15,11 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
+from conftest import TINY_HISTORY as HISTORY, same_weights, tiny_model
+from conftest import save_tiny as save
 from vae import checkpoints
 from vae.checkpoints import (CONFIG_FILE, REQUIRED_KEYS, WEIGHTS_FILE, Checkpoint, CheckpointError, CheckpointExistsError,
                              checkpoint_path, list_checkpoints, load_checkpoint, read_config, save_checkpoint, validate_name)
-from vae.models import ModelConfig, build_model
-
-HISTORY = [{"epoch": 1, "train": {"recon": 30.0, "kl": 2.0, "total": 32.0},
-            "test": {"recon": 31.0, "kl": 2.5, "total": 33.5}, "kl_per_dim": [1.0, 1.5]}]
-
-
-def tiny_model(seed: int = 0, latent_dim: int = 2):
-    torch.manual_seed(seed)
-    return build_model(ModelConfig(image_shape=(1, 8, 8), latent_dim=latent_dim, hidden=(16,)))
-
-
-def save(folder: Path, seed: int = 0, **kwargs) -> Path:
-    return save_checkpoint(folder, tiny_model(seed), dataset={"name": "digits"}, train={"epochs": 1, "seed": seed},
-                           history=HISTORY, **kwargs)
-
 
 def disk_state(root: Path) -> dict[str, tuple]:
     """Every path under root with its kind and content hash: equal states mean nothing changed."""
@@ -46,10 +33,6 @@ def disk_state(root: Path) -> dict[str, tuple]:
         else:
             state[key] = ("dir",)
     return state
-
-
-def same_weights(a, b) -> bool:
-    return all(torch.equal(value, b.state_dict()[key]) for key, value in a.state_dict().items())
 
 
 def test_save_then_load_gives_the_same_model_and_story(tmp_path):
@@ -391,31 +374,3 @@ def test_non_finite_weights_are_refused_and_the_old_checkpoint_kept(tmp_path, ba
     with pytest.raises(CheckpointError, match="^Could not save 'kept': its weights hold NaN or infinite values"):
         save_checkpoint(folder, model, dataset={"name": "digits"}, train={}, history=HISTORY, overwrite=True)
     assert same_weights(load_checkpoint(folder).model, tiny_model(0))
-
-
-def test_the_checkpoint_is_whole_after_every_step_of_an_overwrite(tmp_path, monkeypatch):
-    """Where the file system can swap two folders atomically, no moment exists without the checkpoint."""
-    first, second = tmp_path / "probe-a", tmp_path / "probe-b"
-    first.mkdir()
-    second.mkdir()
-    if not checkpoints._exchange(first, second):
-        pytest.skip("this file system has no atomic exchange; saves fall back to two renames")
-    root = tmp_path / "checkpoints"
-    folder = save(root / "busy", seed=0)
-    seen = []
-
-    def whole() -> bool:
-        return (folder / CONFIG_FILE).is_file() and (folder / WEIGHTS_FILE).is_file()
-
-    def watched(step):
-        def run(*args):
-            result = step(*args)
-            seen.append(whole())
-            return result
-        return run
-
-    monkeypatch.setattr(checkpoints.os, "rename", watched(os.rename))
-    monkeypatch.setattr(checkpoints, "_exchange", watched(checkpoints._exchange))
-    save(root / "busy", seed=1, overwrite=True)
-    assert seen and all(seen)
-    assert same_weights(load_checkpoint(folder).model, tiny_model(1))

@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from vae import checkpoints
+from conftest import tiny_model
+from vae import checkpoint_files, checkpoints
 from vae.checkpoints import CheckpointError, list_checkpoints, load_checkpoint, save_checkpoint
 from vae.datasets import load_dataset
 from vae.models import ModelConfig, build_model
@@ -34,11 +35,6 @@ SAVER = textwrap.dedent("""
         save_checkpoint(f"{root}/fresh-{i}", model, dataset={"name": "mnist5k"}, train={"round": i}, history=[])
         print(i, flush=True)
 """)
-
-
-def _tiny_model(seed: int = 0):
-    torch.manual_seed(seed)
-    return build_model(ModelConfig(image_shape=(1, 8, 8), latent_dim=2, hidden=(16,)))
 
 
 @pytest.mark.parametrize("saves_before_kill", [1, 3, 6])
@@ -63,7 +59,7 @@ def test_sigkill_while_saving_leaves_every_checkpoint_whole_or_absent(tmp_path, 
 @pytest.mark.parametrize("failure", [errno.ENOSPC, errno.EROFS])
 def test_full_or_read_only_folder_gives_a_clear_error_and_keeps_the_old_checkpoint(tmp_path, monkeypatch, failure):
     target = tmp_path / "kept"
-    save_checkpoint(target, _tiny_model(1), dataset={"name": "digits"}, train={"round": 1}, history=[])
+    save_checkpoint(target, tiny_model(1), dataset={"name": "digits"}, train={"round": 1}, history=[])
     before = {p.name: p.read_bytes() for p in target.iterdir()}
 
     def refuse(*args, **kwargs):
@@ -71,7 +67,7 @@ def test_full_or_read_only_folder_gives_a_clear_error_and_keeps_the_old_checkpoi
 
     monkeypatch.setattr(checkpoints, "save_file", refuse)
     with pytest.raises(CheckpointError, match=os.strerror(failure)) as raised:
-        save_checkpoint(target, _tiny_model(2), dataset={"name": "digits"}, train={"round": 2}, history=[], overwrite=True)
+        save_checkpoint(target, tiny_model(2), dataset={"name": "digits"}, train={"round": 2}, history=[], overwrite=True)
     assert "unchanged" in str(raised.value)
     assert {p.name: p.read_bytes() for p in target.iterdir()} == before
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".") and p.name != ".lock"] == []
@@ -81,9 +77,9 @@ def test_unwritable_checkpoints_folder_is_a_clear_error(tmp_path, monkeypatch):
     def refuse(*args, **kwargs):
         raise OSError(errno.EROFS, os.strerror(errno.EROFS))
 
-    monkeypatch.setattr(checkpoints.tempfile, "mkdtemp", refuse)
+    monkeypatch.setattr(checkpoint_files.tempfile, "mkdtemp", refuse)
     with pytest.raises(CheckpointError, match="Read-only file system"):
-        save_checkpoint(tmp_path / "new", _tiny_model(), dataset={"name": "digits"}, train={}, history=[])
+        save_checkpoint(tmp_path / "new", tiny_model(), dataset={"name": "digits"}, train={}, history=[])
     assert not (tmp_path / "new").exists()
 
 

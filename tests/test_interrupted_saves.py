@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -10,14 +11,13 @@ import threading
 from pathlib import Path
 
 import pytest
-import torch
 
-from conftest import ROOT, SHIPPED
+from conftest import ROOT, SHIPPED, same_weights, tiny_model
+from conftest import save_tiny as save
 from vae import checkpoints, jobs
-from vae.checkpoints import list_checkpoints, load_checkpoint, save_checkpoint
+from vae.checkpoints import CONFIG_FILE, WEIGHTS_FILE, list_checkpoints, load_checkpoint, save_checkpoint
 from vae.datasets import load_dataset
 from vae.jobs import JobManager
-from vae.models import ModelConfig, build_model
 from vae.projection import ProjectionStore
 from vae.train import TrainConfig
 
@@ -34,11 +34,6 @@ KILLED_SAVER = textwrap.dedent("""
     model = build_model(ModelConfig(image_shape=(1, 8, 8), latent_dim=2, hidden=(16,)))
     checkpoints.save_checkpoint(sys.argv[1] + "/half-saved", model, dataset={"name": "digits"}, train={}, history=[])
 """)
-
-
-def tiny_model():
-    torch.manual_seed(0)
-    return build_model(ModelConfig(image_shape=(1, 8, 8), latent_dim=2, hidden=(16,)))
 
 
 def hidden_entries(root: Path) -> list[str]:
@@ -123,3 +118,31 @@ def test_two_servers_training_to_one_name_both_keep_their_model_and_the_second_i
     assert view.checkpoint == tmp_path / "shared-name-2"
     assert "'shared-name' was saved elsewhere" in view.message and "saved as 'shared-name-2'" in view.message
     assert {s.name for s in list_checkpoints(tmp_path) if s.error is None} == {"shared-name", "shared-name-2"}
+
+
+def test_the_checkpoint_is_whole_after_every_step_of_an_overwrite(tmp_path, monkeypatch):
+    """Where the file system can swap two folders atomically, no moment exists without the checkpoint."""
+    first, second = tmp_path / "probe-a", tmp_path / "probe-b"
+    first.mkdir()
+    second.mkdir()
+    if not checkpoints._exchange(first, second):
+        pytest.skip("this file system has no atomic exchange; saves fall back to two renames")
+    root = tmp_path / "checkpoints"
+    folder = save(root / "busy", seed=0)
+    seen = []
+
+    def whole() -> bool:
+        return (folder / CONFIG_FILE).is_file() and (folder / WEIGHTS_FILE).is_file()
+
+    def watched(step):
+        def run(*args):
+            result = step(*args)
+            seen.append(whole())
+            return result
+        return run
+
+    monkeypatch.setattr(checkpoints.os, "rename", watched(os.rename))
+    monkeypatch.setattr(checkpoints, "_exchange", watched(checkpoints._exchange))
+    save(root / "busy", seed=1, overwrite=True)
+    assert seen and all(seen)
+    assert same_weights(load_checkpoint(folder).model, tiny_model(1))

@@ -8,13 +8,11 @@ import shutil
 
 import pytest
 
-from test_pages_part1 import WAIT, no_failure, open_page, page_text
+from conftest import WAIT, no_failure, open_page, page_text
 from vae import jobs
 
 
-@pytest.fixture(autouse=True)
-def no_umap_warmup(monkeypatch):
-    monkeypatch.setenv("LATENT_LAB_UMAP_WARMUP", "0")
+pytestmark = pytest.mark.usefixtures("no_umap_warmup")
 
 
 def compare(at, names: list[str]):

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from conftest import SHIPPED
+from conftest import SHIPPED, no_failure
 from image_samples import encode, paper_digit
 
 EXPLAIN = "views/explain.py"
@@ -16,14 +16,7 @@ SHIPPED_NAMES = sorted(p.name for p in SHIPPED.iterdir() if p.is_dir() and not p
 STAGE_COUNT = 9
 
 
-@pytest.fixture(autouse=True)
-def no_umap_warmup(monkeypatch):
-    monkeypatch.setenv("LATENT_LAB_UMAP_WARMUP", "0")
-
-
-def no_failure(at) -> None:
-    assert not at.exception, [e.value for e in at.exception]
-    assert not at.error, [e.value for e in at.error]
+pytestmark = pytest.mark.usefixtures("no_umap_warmup")
 
 
 def open_explain(at, model: str | None = None):

@@ -4,50 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import SHIPPED
+from conftest import SHIPPED, WAIT, job_of, no_failure, open_page, page_text, start_training
 from vae import jobs
 from vae.checkpoints import load_checkpoint
 
 SHIPPED_NAMES = sorted(p.name for p in SHIPPED.iterdir() if p.is_dir() and not p.name.startswith("."))
 MY_PAGES = ("views/home.py", "views/train.py", "views/loss_curves.py", "views/reconstructions.py")
-WAIT = 120  # seconds for a background run on the shared machine
-
-
-@pytest.fixture(autouse=True)
-def no_umap_warmup(monkeypatch):
-    """These pages never use UMAP; its numba warm-up thread would only compete for the two cores."""
-    monkeypatch.setenv("LATENT_LAB_UMAP_WARMUP", "0")
-
-
-def page_text(at) -> str:
-    return " ".join(str(getattr(node, "value", "")) for kind in ("title", "markdown", "caption", "latex", "success", "warning",
-                                                                  "info", "error") for node in getattr(at, kind))
-
-
-def no_failure(at) -> None:
-    assert not at.exception, [e.value for e in at.exception]
-    assert not at.error, [e.value for e in at.error]
-
-
-def open_page(at, page: str, checkpoint: str | None = None):
-    if checkpoint is not None:
-        at.sidebar.selectbox(key="checkpoint_name").set_value(checkpoint)
-    return at.switch_page(page).run()
-
-
-def start_training(at, name: str, epochs: int = 1, dataset: str = "digits"):
-    open_page(at, "views/train.py")
-    at.selectbox(key="train_dataset").set_value(dataset).run()
-    at.number_input(key="train_epochs").set_value(epochs)
-    at.number_input(key="train_batch").set_value(256)
-    at.text_input(key="train_name").set_value(name)
-    return at.button(key="train_start").click().run()
-
-
-def job_of(at) -> jobs.Job:
-    job = jobs.shared_manager().get(at.session_state["train_job"])
-    assert job is not None
-    return job
+pytestmark = pytest.mark.usefixtures("no_umap_warmup")
 
 
 @pytest.mark.parametrize("checkpoint", SHIPPED_NAMES)

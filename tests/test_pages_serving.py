@@ -8,14 +8,11 @@ import shutil
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from conftest import ROOT
-from test_pages_part1 import WAIT, job_of, open_page, start_training
+from conftest import ROOT, WAIT, job_of, open_page, start_training
 from vae import jobs
 
 
-@pytest.fixture(autouse=True)
-def no_umap_warmup(monkeypatch):
-    monkeypatch.setenv("LATENT_LAB_UMAP_WARMUP", "0")
+pytestmark = pytest.mark.usefixtures("no_umap_warmup")
 
 
 def another_student() -> AppTest:

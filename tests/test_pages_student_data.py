@@ -6,7 +6,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from conftest import ROOT
-from test_student_data import pet_files, zipped
+from image_samples import pet_files, zipped
 from vae import jobs
 
 WAIT = 180

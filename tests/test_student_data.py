@@ -2,44 +2,17 @@
 
 from __future__ import annotations
 
-import io
 import os
 import stat
 import time
-import zipfile
 from pathlib import Path
 
 import pytest
-from PIL import Image, ImageDraw
 
+from image_samples import pet_files, picture, zipped
 from vae.datasets import registry
 from vae.datasets import DataError, load_dataset
 from vae.student_data import UploadError, UploadLimits, prune_unused, read_zip, store_upload
-
-
-def picture(shade: int, size: tuple[int, int] = (20, 20), kind: str = "PNG") -> bytes:
-    image = Image.new("L", size, 0)
-    ImageDraw.Draw(image).ellipse([4, 4, 4 + shade % 12, 4 + shade % 12], fill=255)
-    buffer = io.BytesIO()
-    image.save(buffer, kind)
-    return buffer.getvalue()
-
-
-def pet_files(top: str = "pets") -> list[tuple[str, bytes]]:
-    files = [(f"{top}/cats/{i}.png", picture(i)) for i in range(5)] + [(f"{top}/dogs/deep/{i}.png", picture(20 + i)) for i in range(4)]
-    return files + [(f"{top}/.DS_Store", b"\0\1"), (f"{top}/readme.txt", b"hi"), (f"{top}/dogs/broken.png", b"\x89PNG not really")]
-
-
-def zipped(files, **extra) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for name, content in files:
-            archive.writestr(name, content)
-        for name, (content, attributes) in extra.items():
-            info = zipfile.ZipInfo(name)
-            info.external_attr = attributes
-            archive.writestr(info, content)
-    return buffer.getvalue()
 
 
 @pytest.fixture

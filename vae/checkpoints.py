@@ -7,28 +7,21 @@ the old checkpoint or the new one, whole.
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
 import datetime as _dt
 import errno
-import functools
-import fcntl
-import importlib.metadata
 import json
 import os
-import platform
-import re
 import shutil
-import tempfile
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-
 from typing import TYPE_CHECKING
 
 from safetensors import SafetensorError
 
-from vae import __version__
+from vae.checkpoint_files import NAME_PATTERN, folder_lock as _folder_lock, free_name as _free_name, new_staging as _new_staging
+from vae.checkpoint_files import exchange as _exchange, fsync as _fsync, recover_interrupted_saves, release_staging
+from vae.checkpoint_info import FORMAT, CheckpointInfo, library_versions
 from vae.checkpoint_schema import ConfigSchemaError, check_settings, parse_config_text
 from vae.configs import ModelConfig, ModelConfigError
 from vae.text import public_dataset_name
@@ -55,17 +48,26 @@ def load_file(path: Path, device: str = "cpu") -> dict:
 
 WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
-FORMAT = "latent-lab-checkpoint"
-FORMAT_VERSION = 1
-NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 MAX_CONFIG_BYTES = 8 * 1024 * 1024
 REQUIRED_KEYS = ("model", "dataset", "train", "history", "versions")
-SHIPPED_ROOT = Path(__file__).resolve().parent.parent / "checkpoints"
+SHIPPED_ROOT = Path(__file__).resolve().parent.parent / "checkpoints"  # the models that come with the code
+CHECKPOINTS_ENV = "LATENT_LAB_CHECKPOINTS"
 
 
 def default_root() -> Path:
-    """Where the app lists and saves checkpoints: $LATENT_LAB_CHECKPOINTS, else the repo's checkpoints/."""
-    return Path(os.environ.get("LATENT_LAB_CHECKPOINTS") or SHIPPED_ROOT)
+    """Where new runs are saved: $LATENT_LAB_CHECKPOINTS, else `checkpoints` in the per-user data folder.
+
+    The data folder is platformdirs' user_data_dir("latent-lab") (~/.local/share/latent-lab on
+    Linux, ~/Library/Application Support/latent-lab on macOS, %LOCALAPPDATA%\\latent-lab on
+    Windows), so a class's runs never land in the code's git tree. The shipped models stay in
+    SHIPPED_ROOT; `list_checkpoints()` lists both (only this folder when $LATENT_LAB_CHECKPOINTS is set).
+    """
+    configured = os.environ.get(CHECKPOINTS_ENV)
+    if configured:
+        return Path(configured)
+    from platformdirs import user_data_dir
+
+    return Path(user_data_dir("latent-lab", appauthor=False)) / "checkpoints"
 
 
 class CheckpointError(RuntimeError):
@@ -92,123 +94,6 @@ def checkpoint_path(root: str | Path, name: str) -> Path:
     if path.is_symlink() or not path.resolve().is_relative_to(root_path):
         raise CheckpointError(f"Checkpoint '{name}' points outside the checkpoints folder; refused.")
     return path
-
-
-def library_versions() -> dict:
-    import numpy
-    import safetensors
-    import torch
-
-    try:  # read from the package metadata: importing torchvision costs seconds
-        torchvision_version = importlib.metadata.version("torchvision")
-    except importlib.metadata.PackageNotFoundError:
-        torchvision_version = None
-    return {
-        "latent_lab": __version__, "python": platform.python_version(), "torch": torch.__version__,
-        "torchvision": torchvision_version, "safetensors": safetensors.__version__, "numpy": numpy.__version__,
-    }
-
-
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _exchange(first: Path, second: Path) -> bool:
-    """Swap two existing paths in one atomic step (Linux renameat2 with RENAME_EXCHANGE).
-
-    Returns False where the system or file system cannot; the caller then falls back to two
-    renames, which `recover_interrupted_saves` repairs if a kill lands between them.
-    """
-    renameat2 = getattr(_libc(), "renameat2", None)
-    if renameat2 is None:
-        return False
-    at_fdcwd, rename_exchange = -100, 2
-    if renameat2(at_fdcwd, os.fsencode(first), at_fdcwd, os.fsencode(second), rename_exchange) == 0:
-        return True
-    code = ctypes.get_errno()
-    if code in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
-        return False
-    raise OSError(code, os.strerror(code), str(second))
-
-
-@functools.lru_cache(maxsize=1)
-def _libc():
-    try:
-        return ctypes.CDLL(None, use_errno=True)
-    except (OSError, TypeError):  # no C library to ask (e.g. Windows)
-        return None
-
-
-@contextlib.contextmanager
-def _folder_lock(root: Path):
-    """Serialise renames in `root` across threads and processes (a killed holder releases it)."""
-    with open(root / ".lock", "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-def recover_interrupted_saves(root: Path) -> None:
-    """Undo what a save killed half-way left behind.
-
-    An overwrite renames the old folder to `.NAME.old-*` before renaming the new one in; if the
-    process died between the two, the old checkpoint is put back. Retired copies whose successor
-    is in place are removed. A staging folder (`.NAME.tmp-*`) is removed once no save holds its
-    lock: a live save keeps it locked, and the lock dies with the process that held it.
-    """
-    try:
-        with _folder_lock(root):
-            for staging in root.glob(".*.tmp-*"):
-                _remove_if_abandoned(staging)
-            for retired in root.glob(".*.old-*"):
-                name = retired.name[1:].rsplit(".old-", 1)[0]
-                target = root / name
-                if target.exists():
-                    shutil.rmtree(retired, ignore_errors=True)
-                elif NAME_PATTERN.fullmatch(name):
-                    os.rename(retired, target)
-    except OSError:
-        pass  # a read-only folder has nothing we could repair anyway
-
-
-def _free_name(parent: Path, name: str) -> Path:
-    """The first NAME-2, NAME-3, ... with no folder in parent (NAME shortened to keep within 64 characters)."""
-    for number in range(2, 10_000):
-        suffix = f"-{number}"
-        candidate = parent / (name[:64 - len(suffix)] + suffix)
-        if not candidate.exists() and not candidate.is_symlink():
-            return candidate
-    raise CheckpointExistsError(f"A checkpoint named '{name}' already exists, and so do 9,998 variants of the name.")
-
-
-def _new_staging(parent: Path, name: str) -> tuple[Path, int]:
-    """A new hidden staging folder and a descriptor holding its lock (flock on the folder itself)
-    for as long as the save runs; close the descriptor to release it."""
-    with _folder_lock(parent):  # so recover_interrupted_saves never sees it unlocked
-        staging = Path(tempfile.mkdtemp(prefix=f".{name}.tmp-", dir=parent))
-        handle = os.open(staging, os.O_RDONLY)
-        fcntl.flock(handle, fcntl.LOCK_EX)
-    return staging, handle
-
-
-def _remove_if_abandoned(staging: Path) -> None:
-    try:
-        handle = os.open(staging, os.O_RDONLY | os.O_NOFOLLOW)
-    except OSError:
-        return
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        return  # a live save holds it
-    finally:
-        os.close(handle)
-    shutil.rmtree(staging, ignore_errors=True)
 
 
 def _refuse_non_finite(name: str, model: VAE, config: dict) -> None:
@@ -239,16 +124,13 @@ def save_checkpoint(folder: str | Path, model: VAE, *, dataset: dict, train: dic
     folder = Path(folder)
     name = validate_name(folder.name)
     parent = folder.parent
-    config = {
-        "format": FORMAT, "format_version": FORMAT_VERSION, "name": name,
-        "model": model.config.to_dict(),
-        "dataset": {**dataset, "image_shape": list(model.config.image_shape)},
-        "train": train, "history": history,
-        "final_test": history[-1].get("test") if history and isinstance(history[-1], dict) else None,
-        "versions": library_versions(),
-        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        **(extra or {}),
-    }
+    config = CheckpointInfo(
+        name=name, model=model.config.to_dict(), dataset={**dataset, "image_shape": list(model.config.image_shape)},
+        train=train, history=history,
+        final_test=history[-1].get("test") if history and isinstance(history[-1], dict) else None,
+        versions=library_versions(), created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        extra=dict(extra or {}),
+    ).to_dict()
     if folder.exists() and not overwrite and not rename_if_taken:
         raise CheckpointExistsError(f"A checkpoint named '{name}' already exists; choose another name or confirm overwriting it.")
     _refuse_non_finite(name, model, config)
@@ -266,6 +148,7 @@ def save_checkpoint(folder: str | Path, model: VAE, *, dataset: dict, train: dic
             os.chmod(staging / file, 0o644)  # readable like any other file the user saves
         os.chmod(staging, 0o755)
         with _folder_lock(parent):
+            release_staging(staging, staging_lock)  # the folder lock keeps every clean-up away from it
             if folder.exists() and not overwrite and rename_if_taken:
                 folder = _free_name(parent, name)
                 config["name"] = folder.name
@@ -295,14 +178,16 @@ def save_checkpoint(folder: str | Path, model: VAE, *, dataset: dict, train: dic
                     raise
         _fsync(parent)
     except CheckpointError:
+        release_staging(staging, staging_lock)
         shutil.rmtree(staging, ignore_errors=True)
         raise
     except (OSError, ValueError, SafetensorError) as error:
+        release_staging(staging, staging_lock)
         shutil.rmtree(staging, ignore_errors=True)
         reason = getattr(error, "strerror", None) or str(error)
         raise CheckpointError(f"Could not save '{name}': {reason}. The previous checkpoint, if any, is unchanged.") from error
     finally:
-        os.close(staging_lock)
+        release_staging(staging, staging_lock)
     return folder
 
 
@@ -312,16 +197,20 @@ class _ReadsConfig:
     config: dict
 
     @property
+    def info(self) -> CheckpointInfo:
+        return CheckpointInfo.from_dict(self.config)
+
+    @property
     def history(self) -> list[dict]:
-        return self.config["history"]
+        return self.info.history
 
     @property
     def dataset_name(self) -> str:
-        return self.config["dataset"]["name"]
+        return self.info.dataset_name
 
     @property
     def beta(self) -> float:
-        return float(self.config["train"].get("beta", 1.0))
+        return self.info.beta
 
 
 @dataclass(frozen=True)
@@ -416,12 +305,16 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> Che
 
 @dataclass(frozen=True)
 class CheckpointSummary(_ReadsConfig):
-    """What the model picker shows: the settings of one folder, or why it cannot be used."""
+    """What the model picker shows: the settings of one folder, or why it cannot be used.
+
+    shipped: one of the models that come with the code (SHIPPED_ROOT), read-only.
+    """
 
     name: str
     path: Path
     config: dict | None
     error: str | None = None
+    shipped: bool = False
 
     @property
     def label(self) -> str:
@@ -429,15 +322,54 @@ class CheckpointSummary(_ReadsConfig):
             return f"{self.name} (unusable)"
         model, final = self.config["model"], self.config.get("final_test") or {}
         loss = f", test -ELBO {final['total']:.1f}" if "total" in final else ""
-        return f"{self.name}: {public_dataset_name(self.config['dataset']['name'])}, {model['arch']}, z={model['latent_dim']}{loss}"
+        shipped = " (shipped)" if self.shipped else ""  # first, so a narrow sidebar still shows it
+        return f"{self.name}{shipped}: {public_dataset_name(self.config['dataset']['name'])}, {model['arch']}, z={model['latent_dim']}{loss}"
 
 
 def list_checkpoints(root: str | Path | None = None) -> list[CheckpointSummary]:
-    """Every checkpoint folder under root (default_root()), sorted by name; broken ones carry their error."""
-    root = Path(root) if root is not None else default_root()
+    """Every checkpoint folder under root, sorted by name; broken ones carry their error.
+
+    Without a root: what the picker lists, the runs saved in default_root() and, unless
+    $LATENT_LAB_CHECKPOINTS chooses the one folder (as it always did), the shipped models, marked
+    shipped (a saved run of the same name is listed instead).
+    """
+    summaries = _list_folder(Path(root) if root is not None else default_root(), repair=True)
+    if root is None and shipped_models_listed() and not _same_folder(default_root(), SHIPPED_ROOT):
+        taken = {summary.name for summary in summaries}
+        summaries += [replace(summary, shipped=True) for summary in _list_folder(SHIPPED_ROOT, repair=False)
+                      if summary.name not in taken]
+        summaries.sort(key=lambda summary: summary.name)
+    return summaries
+
+
+def shipped_models_listed() -> bool:
+    """Whether the picker lists the shipped models beside the saved runs (no $LATENT_LAB_CHECKPOINTS)."""
+    return not os.environ.get(CHECKPOINTS_ENV)
+
+
+def refuse_shipped_name(root: str | Path, name: str) -> None:
+    """CheckpointExistsError when saving `name` under root would hide the shipped model of that name.
+
+    The shipped models are read-only (they live with the code); a copy of them in root is not.
+    """
+    root = Path(root)
+    if shipped_models_listed() and (SHIPPED_ROOT / name).is_dir() and not _same_folder(root, SHIPPED_ROOT) \
+            and not (root / name).exists():
+        raise CheckpointExistsError(f"'{name}' is the name of a shipped model, which cannot be replaced; choose another name.")
+
+
+def _same_folder(first: Path, second: Path) -> bool:
+    try:
+        return first.resolve() == second.resolve()
+    except OSError:
+        return False
+
+
+def _list_folder(root: Path, repair: bool) -> list[CheckpointSummary]:
     if not root.is_dir():
         return []
-    recover_interrupted_saves(root)
+    if repair:
+        recover_interrupted_saves(root)
     summaries = []
     for path in sorted(root.iterdir()):
         if path.name.startswith(".") or not path.is_dir():

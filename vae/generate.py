@@ -159,10 +159,6 @@ class BrowserDecoder:
         return {"key": self.key, "spec": self.spec, "weights": self.weights,
                 "image_shape": list(self.image_shape), "latent_dim": self.latent_dim}
 
-    @property
-    def payload_bytes(self) -> int:
-        return len(self.weights)
-
 
 def _export(model: VAE) -> BrowserDecoder:
     state = model.state_dict()

@@ -29,7 +29,7 @@ from typing import Callable
 
 import torch
 
-from vae.checkpoints import CheckpointError, CheckpointExistsError, checkpoint_path, default_root, save_checkpoint, validate_name
+from vae.checkpoints import CheckpointError, CheckpointExistsError, checkpoint_path, default_root, refuse_shipped_name, save_checkpoint, validate_name
 from vae.datasets import DataError, Dataset, load_dataset
 from vae.devices import DeviceError, resolve_device
 from vae.downloads import stopped_by
@@ -327,6 +327,7 @@ class JobManager:
         validate_name(name)
         root = Path(root) if root is not None else default_root()
         folder = checkpoint_path(root, name)
+        refuse_shipped_name(root, name)
         if folder.exists() and not overwrite:
             raise CheckpointExistsError(f"A checkpoint named '{name}' already exists; choose another name or confirm overwriting it.")
         with self._lock:

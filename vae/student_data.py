@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Iterable
 
-from vae.checkpoints import _folder_lock  # one lock file per folder, shared with checkpoint saves
+from vae.checkpoint_files import folder_lock as _folder_lock  # one lock file per folder, shared with checkpoint saves
 from vae.datasets.decode import DECODE_ERRORS, decode_image
 from vae.datasets.folder import image_extensions
 from vae.datasets.names import KEY_LENGTH, KEY_PATTERN, upload_dataset_name, upload_key

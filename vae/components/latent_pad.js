@@ -95,53 +95,7 @@ function kernelToChannelsLast(w, cIn, cOut, k) {
   return out;
 }
 
-// --- WebAssembly SIMD: the same decoder with its multiply-adds four at a time ---------------------
-// One hand-assembled function, accumulate(y, A, x, m, n): y[0..m) += sum over i < n of x[i] * A[i, 0..m),
-// float32 in the module's memory (byte offsets), skipping rows whose x[i] is zero (ReLU's zeros),
-// four columns at a time with f32x4 and the last m % 4 one by one. Its text form:
-//   (func (export "accumulate") (param $y i32) (param $A i32) (param $x i32) (param $m i32) (param $n i32)
-//     (local $xi f32) (local $xv v128) (local $yp i32) (local $ap i32) (local $end i32) (local $t i32)
-//     loop while $n != 0:
-//       $xi = f32.load $x;  $x += 4
-//       if $xi != 0:
-//         $xv = f32x4.splat $xi;  $yp = $y;  $ap = $A;  $end = $y + ($m & -4) * 4
-//         loop while $yp < $end: v128.store $yp (f32x4.add (v128.load $yp) (f32x4.mul (v128.load $ap) $xv)); $yp += 16; $ap += 16
-//         $t = $m & 3; loop while $t: f32.store $yp (f32.add (f32.load $yp) (f32.mul (f32.load $ap) $xi)); $yp += 4; $ap += 4; $t -= 1
-//       $A += $m * 4;  $n -= 1)
-//   plus (memory (export "memory") 1). Checked by tests/test_browser_pad.py against PyTorch.
-const ACCUMULATE_WASM = new Uint8Array([
-  0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, 0x01, 0x09, 0x01, 0x60, 0x05, 0x7f, 0x7f, 0x7f,
-  0x7f, 0x7f, 0x00, 0x03, 0x02, 0x01, 0x00, 0x05, 0x03, 0x01, 0x00, 0x01, 0x07, 0x17, 0x02, 0x06,
-  0x6d, 0x65, 0x6d, 0x6f, 0x72, 0x79, 0x02, 0x00, 0x0a, 0x61, 0x63, 0x63, 0x75, 0x6d, 0x75, 0x6c,
-  0x61, 0x74, 0x65, 0x00, 0x00, 0x0a, 0xd2, 0x01, 0x01, 0xcf, 0x01, 0x03, 0x01, 0x7d, 0x01, 0x7b,
-  0x04, 0x7f, 0x02, 0x40, 0x03, 0x40, 0x20, 0x04, 0x45, 0x0d, 0x01, 0x20, 0x02, 0x2a, 0x02, 0x00,
-  0x21, 0x05, 0x20, 0x02, 0x41, 0x04, 0x6a, 0x21, 0x02, 0x02, 0x40, 0x20, 0x05, 0x43, 0x00, 0x00,
-  0x00, 0x00, 0x5b, 0x0d, 0x00, 0x20, 0x05, 0xfd, 0x13, 0x21, 0x06, 0x20, 0x00, 0x21, 0x07, 0x20,
-  0x01, 0x21, 0x08, 0x20, 0x00, 0x20, 0x03, 0x41, 0x7c, 0x71, 0x41, 0x02, 0x74, 0x6a, 0x21, 0x09,
-  0x02, 0x40, 0x03, 0x40, 0x20, 0x07, 0x20, 0x09, 0x4f, 0x0d, 0x01, 0x20, 0x07, 0x20, 0x07, 0xfd,
-  0x00, 0x04, 0x00, 0x20, 0x08, 0xfd, 0x00, 0x04, 0x00, 0x20, 0x06, 0xfd, 0xe6, 0x01, 0xfd, 0xe4,
-  0x01, 0xfd, 0x0b, 0x04, 0x00, 0x20, 0x07, 0x41, 0x10, 0x6a, 0x21, 0x07, 0x20, 0x08, 0x41, 0x10,
-  0x6a, 0x21, 0x08, 0x0c, 0x00, 0x0b, 0x0b, 0x20, 0x03, 0x41, 0x03, 0x71, 0x21, 0x0a, 0x02, 0x40,
-  0x03, 0x40, 0x20, 0x0a, 0x45, 0x0d, 0x01, 0x20, 0x07, 0x20, 0x07, 0x2a, 0x02, 0x00, 0x20, 0x08,
-  0x2a, 0x02, 0x00, 0x20, 0x05, 0x94, 0x92, 0x38, 0x02, 0x00, 0x20, 0x07, 0x41, 0x04, 0x6a, 0x21,
-  0x07, 0x20, 0x08, 0x41, 0x04, 0x6a, 0x21, 0x08, 0x20, 0x0a, 0x41, 0x7f, 0x6a, 0x21, 0x0a, 0x0c,
-  0x00, 0x0b, 0x0b, 0x0b, 0x20, 0x01, 0x20, 0x03, 0x41, 0x02, 0x74, 0x6a, 0x21, 0x01, 0x20, 0x04,
-  0x41, 0x7f, 0x6a, 0x21, 0x04, 0x0c, 0x00, 0x0b, 0x0b, 0x0b,
-]);
-let simdModule; // compiled once per page; undefined until asked, null where SIMD is missing
-
-function wasmSimdModule() {
-  if (simdModule === undefined) {
-    try {
-      simdModule = typeof WebAssembly === "object" && WebAssembly.validate(ACCUMULATE_WASM) ? new WebAssembly.Module(ACCUMULATE_WASM) : null;
-    } catch {
-      simdModule = null;
-    }
-  }
-  return simdModule;
-}
-
-// The spec checked and walked once for both engines: every layer with its sizes, the output shape,
+// The spec checked and walked once: every layer with its sizes, the output shape,
 // and whether the feature maps (channels-last inside) need turning back into (C, H, W) at the end.
 function planLayers(spec, latentDim) {
   let size = latentDim, shape = [latentDim];
@@ -172,116 +126,7 @@ function planLayers(spec, latentDim) {
   return { layers, size, shape, channelsLast };
 }
 
-function buildWasmDecoder(spec, weights, latentDim, module) {
-  // Plan the memory (float32 offsets, each block 16-byte aligned), then copy the weights in once.
-  let used = 0;
-  const allocate = (n) => { const at = used; used += (n + 3) & ~3; return at; };
-  const blocks = []; // [offset, Float32Array] to copy in
-  const place = (array) => { const at = allocate(array.length); blocks.push([at, array]); return at; };
-  const view = (entry) => weights.subarray(entry[0], entry[0] + entry[1]);
-  const { layers, size, shape, channelsLast } = planLayers(spec, latentDim);
-  const input = allocate(latentDim);
-  let current = input;
-  const plan = layers.map((layer) => {
-    if (layer.op === "linear") {
-      const { wt, b } = linearWeights(spec, layer.index, view);
-      const src = current;
-      current = allocate(layer.nOut);
-      return { op: "linear", src, nIn: layer.nIn, w: place(wt), b: place(b), nOut: layer.nOut, dst: current };
-    }
-    if (layer.op === "relu" || layer.op === "sigmoid") return { op: layer.op, at: current, n: layer.n };
-    const { cIn, cOut, k, oh, ow } = layer, src = current;
-    current = allocate(cOut * oh * ow);
-    return { ...layer, src, w: place(kernelToTapRows(view(layer.weight), cIn, cOut, k)), b: place(view(layer.bias).slice()), dst: current };
-  });
-  const output = channelsLast ? allocate(size) : current;
-
-  const instance = new WebAssembly.Instance(module);
-  const memory = instance.exports.memory, accumulate = instance.exports.accumulate;
-  const pages = Math.ceil((used * 4) / 65536);
-  if (pages > 1) memory.grow(pages - 1);
-  const heap = new Float32Array(memory.buffer); // taken after grow(), which replaces the buffer
-  for (const [at, array] of blocks) heap.set(array, at);
-
-  const steps = plan.map((step) => {
-    if (step.op === "linear") {
-      const { src, nIn, w, b, nOut, dst } = step;
-      return () => {
-        heap.copyWithin(dst, b, b + nOut);
-        accumulate(dst * 4, w * 4, src * 4, nOut, nIn); // dst += W src, W stored transposed
-      };
-    }
-    if (step.op === "relu") {
-      const { at, n } = step;
-      return () => { for (let i = at; i < at + n; i++) if (heap[i] < 0) heap[i] = 0; };
-    }
-    if (step.op === "sigmoid") {
-      const { at, n } = step;
-      return () => { for (let i = at; i < at + n; i++) heap[i] = 1 / (1 + Math.exp(-heap[i])); };
-    }
-    const { src, cIn, h, wd, w, b, cOut, k, s, p, dst, oh, ow } = step;
-    return () => {
-      for (let pos = 0; pos < oh * ow; pos++) heap.copyWithin(dst + pos * cOut, b, b + cOut);
-      // Each input pixel adds W[:, :, ky, kx]^T x(iy, ix) to the output pixel that tap lands on.
-      for (let iy = 0; iy < h; iy++) {
-        for (let ky = 0; ky < k; ky++) {
-          const oy = iy * s - p + ky;
-          if (oy < 0 || oy >= oh) continue;
-          for (let ix = 0; ix < wd; ix++) {
-            const pixel = (src + (iy * wd + ix) * cIn) * 4;
-            for (let kx = 0; kx < k; kx++) {
-              const ox = ix * s - p + kx;
-              if (ox < 0 || ox >= ow) continue;
-              accumulate((dst + (oy * ow + ox) * cOut) * 4, (w + (ky * k + kx) * cIn * cOut) * 4, pixel, cOut, cIn);
-            }
-          }
-        }
-      }
-    };
-  });
-  if (channelsLast) {
-    const [c, h, wd] = shape, last = current;
-    steps.push(() => {
-      for (let pos = 0; pos < h * wd; pos++) for (let ch = 0; ch < c; ch++) heap[output + ch * h * wd + pos] = heap[last + pos * c + ch];
-    });
-  }
-  const result = heap.subarray(output, output + size);
-  return {
-    latentDim,
-    shape,
-    engine: "wasm-simd",
-    decode(z) {
-      for (let i = 0; i < latentDim; i++) heap[input + i] = z[i];
-      for (const step of steps) step();
-      return result;
-    },
-  };
-}
-
-function kernelToTapRows(w, cIn, cOut, k) {
-  // PyTorch's (cIn, cOut, k, k) as (k, k, cIn, cOut): for one tap, a cIn x cOut matrix whose rows
-  // (one per input channel) are contiguous, the layout accumulate() reads.
-  const out = new Float32Array(w.length);
-  for (let ci = 0; ci < cIn; ci++)
-    for (let co = 0; co < cOut; co++)
-      for (let t = 0; t < k * k; t++) out[(t * cIn + ci) * cOut + co] = w[(ci * cOut + co) * k * k + t];
-  return out;
-}
-
-/**
- * Build a decoder from the spec and the concatenated weights. Returns {decode, latentDim, shape, engine}:
- * decode(z) takes latentDim numbers and returns the image (C*H*W values in [0, 1], CHW order) in a
- * buffer that the next call reuses. engine "auto" uses WebAssembly SIMD (float32, like PyTorch)
- * where the browser has it, else plain JavaScript (float64 activations); "js" and "wasm" force one.
- */
-export function buildDecoder(spec, weights, latentDim, engine = "auto") {
-  const module = engine === "js" ? null : wasmSimdModule();
-  if (module) return buildWasmDecoder(spec, weights, latentDim, module);
-  if (engine === "wasm") throw new Error("this browser has no WebAssembly SIMD");
-  return buildJsDecoder(spec, weights, latentDim);
-}
-
-// A Linear layer's weights for both engines: transposed to (in, out), and when the layer feeds a
+// A Linear layer's weights transposed to (in, out), and when the layer feeds a
 // (C, H, W) reshape, its rows reordered channels-last so the feature map needs no copy.
 function linearWeights(spec, index, view) {
   const op = spec[index];
@@ -295,7 +140,14 @@ function linearWeights(spec, index, view) {
   return { wt: transpose(w, op.out, op.in), b };
 }
 
-function buildJsDecoder(spec, weights, latentDim) {
+/**
+ * Build a decoder from the spec and the concatenated weights. Returns {decode, latentDim, shape, engine}:
+ * decode(z) takes latentDim numbers and returns the image (C*H*W values in [0, 1], CHW order) in a
+ * buffer that the next call reuses. Plain JavaScript with float64 activations (engine "js"): 1 ms
+ * (MLP) and 3 ms (conv) per decode on a busy 2-core machine, well inside a 60 Hz frame
+ * (bench/README.md, "Latent pad").
+ */
+export function buildDecoder(spec, weights, latentDim) {
   const view = (entry) => weights.subarray(entry[0], entry[0] + entry[1]);
   const { layers, size, shape, channelsLast } = planLayers(spec, latentDim);
   const input = new Float64Array(latentDim);
@@ -315,7 +167,6 @@ function buildJsDecoder(spec, weights, latentDim) {
   });
   const last = current;
   const output = channelsLast ? new Float64Array(size) : last;
-  const engine = "js";
   if (channelsLast) {
     const [c, h, wd] = shape;
     steps.push(() => {
@@ -325,7 +176,7 @@ function buildJsDecoder(spec, weights, latentDim) {
   return {
     latentDim,
     shape,
-    engine,
+    engine: "js",
     decode(z) {
       for (let i = 0; i < latentDim; i++) input[i] = z[i];
       for (const step of steps) step();
