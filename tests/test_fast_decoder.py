@@ -124,3 +124,13 @@ def test_the_ladders_elbo_row_is_elbo_parts_on_the_same_draws(arch):
         parts = elbo_parts(model, x.expand(10, *x.shape[1:]), generator=torch.Generator().manual_seed(4))
     assert ladder[0].name == "ELBO"
     assert abs(ladder[0].value - -float(parts.total.mean())) < NATS
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device here")
+def test_the_fast_path_runs_on_cuda():
+    model = a_model("conv", (1, 28, 28), latent_dim=16, conv_channels=(32, 64)).to("cuda")
+    z = torch.randn((50, 16), generator=torch.Generator().manual_seed(3)).to("cuda")
+    with torch.no_grad():  # cuDNN may use TF32 for the model's own convolutions: a loose comparison
+        assert torch.allclose(FastDecoder(model).decode_logits(z), model.decode_logits(z), atol=0.05, rtol=0.01)
+    result = likelihood.iwae(model, some_images(model, 3), 200, seed=2)
+    assert result.bound.device.type == "cpu" and result.bound.shape == (3,) and torch.isfinite(result.bound).all()

@@ -18,7 +18,8 @@ so the conv decoder's speed is the whole cost there. Two rewrites, each exact up
 
 Training never uses this module: it holds no parameters of its own, only views and reshuffled copies
 made from the model's weights at construction, so build one per evaluation (it is cheap) rather than
-keep one across training steps. Works on any device (CPU, CUDA, MPS: plain PyTorch operations).
+keep one across training steps. Plain PyTorch operations: the fast path runs on the CPU and on CUDA
+(a model on another device decodes as it is).
 """
 
 from __future__ import annotations
@@ -39,7 +40,9 @@ class FastDecoder:
 
     def __init__(self, model: VAE):
         self.model = model
-        self._plan = _conv_plan(model.decoder) if model.config.arch == "conv" else None
+        # CPU and CUDA have every operation used here; another device (MPS) runs the model's own decoder.
+        fast = model.config.arch == "conv" and model.device.type in ("cpu", "cuda")
+        self._plan = _conv_plan(model.decoder) if fast else None
 
     @torch.no_grad()
     def decode_logits(self, z: torch.Tensor) -> torch.Tensor:
