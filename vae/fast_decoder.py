@@ -64,7 +64,8 @@ def _conv_plan(decoder: nn.Sequential):
     into the parts `FastDecoder` runs; None for any other layout (then the model's decoder runs)."""
     layers = list(decoder)
     unflatten = next((i for i, layer in enumerate(layers) if isinstance(layer, nn.Unflatten)), None)
-    if unflatten is None or unflatten < 2 or not isinstance(layers[unflatten - 2], nn.Linear):
+    if (unflatten is None or unflatten < 2 or not isinstance(layers[unflatten - 2], nn.Linear)
+            or not isinstance(layers[unflatten - 1], nn.ReLU)):
         return None
     convs = layers[unflatten + 1:]
     transposed = convs[::2]
