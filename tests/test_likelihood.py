@@ -107,6 +107,19 @@ def test_a_too_coarse_grid_is_refined_until_its_checks_pass():
     assert coarse.log_px == pytest.approx(likelihood.exact_log_likelihood(model, x).log_px, abs=1e-3)
 
 
+def test_refining_the_grid_decodes_only_the_new_points_and_gives_the_fresh_grids_answer(monkeypatch):
+    model, x = tiny_model(2, seed=7), an_image(3)
+    decoded = []
+    log_joint = likelihood._log_joint
+    monkeypatch.setattr(likelihood, "_log_joint", lambda model, x, z: decoded.append(len(z)) or log_joint(model, x, z))
+    refined = likelihood.exact_log_likelihood(model, x, points=5)
+    side = len(refined.z1)
+    assert side > 5 and sum(decoded) == 71 ** 2 + side ** 2  # the search grid, then each point once
+    fresh = likelihood.exact_log_likelihood(model, x, points=side)
+    assert refined.log_px == pytest.approx(fresh.log_px, abs=1e-6)
+    assert np.allclose(refined.posterior, fresh.posterior, rtol=1e-4, atol=1e-8)
+
+
 def test_exact_integration_refuses_a_latent_that_is_not_two_dimensional():
     with pytest.raises(ValueError, match="2-D"):
         likelihood.exact_log_likelihood(tiny_model(3), an_image())

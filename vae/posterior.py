@@ -26,8 +26,16 @@ class DiagonalGaussian(Normal):
         mu and sigma, so, unlike torch's `Normal.sample`, gradients flow through it (training uses it).
         The same generator state gives the same z on every call.
         """
+        return self.sample_with_noise(sample_shape, generator)[0]
+
+    def sample_with_noise(self, sample_shape: torch.Size | tuple = torch.Size(),
+                          generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """(z, eps), both (*sample_shape, N, D): `sample`'s draw and the standard normal noise behind it.
+
+        For callers that need eps itself, e.g. log q(z|x) in closed form, where (z - mu) / sigma = eps.
+        """
         eps = torch.randn(self._extended_shape(sample_shape), generator=generator, device=self.mean.device)
-        return self.mean + self.stddev * eps
+        return self.mean + self.stddev * eps, eps
 
     def rsample(self, sample_shape: torch.Size | tuple = torch.Size(), generator: torch.Generator | None = None) -> torch.Tensor:
         """The same draw as `sample` (torch's name for a reparameterised sample)."""
