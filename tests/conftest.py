@@ -101,6 +101,21 @@ def no_failure(at) -> None:
     assert not at.error, [e.value for e in at.error]
 
 
+def captions(at) -> str:
+    return "\n".join(c.value for c in at.caption)
+
+
+@pytest.fixture
+def digits_store(checkpoint_root):
+    """The shared projection store of a scratch copy of the shipped digits-mlp-z2."""
+    from vae.checkpoints import load_checkpoint
+    from vae.datasets import load_dataset
+    from vae.projection import ProjectionStore
+
+    checkpoint = load_checkpoint(checkpoint_root / "digits-mlp-z2")
+    return ProjectionStore(checkpoint.path, checkpoint.model, load_dataset("digits"))
+
+
 def open_page(at, page: str, checkpoint: str | None = None):
     if checkpoint is not None:
         at.sidebar.selectbox(key="checkpoint_name").set_value(checkpoint)

@@ -139,12 +139,6 @@ def test_two_latent_dimensions_default_to_the_two_with_most_kl():
 
 # --- 2. A refit never moves the map a student is looking at; shipped maps match this stack --------
 
-@pytest.fixture
-def digits_store(checkpoint_root) -> ProjectionStore:
-    checkpoint = load_checkpoint(checkpoint_root / "digits-mlp-z2")
-    return ProjectionStore(checkpoint.path, checkpoint.model, load_dataset("digits"))
-
-
 def test_a_map_read_from_disk_stays_put_when_the_refit_does_not_reproduce_it(digits_store):
     computed = digits_store.projection("umap")
     # As if other library versions had made the file: the saved map differs from what a refit gives.

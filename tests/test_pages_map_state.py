@@ -10,6 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
+from conftest import captions, no_failure
 from image_samples import encode, paper_digit
 from vae.checkpoints import save_checkpoint
 from vae.models import ModelConfig, build_model
@@ -21,9 +22,8 @@ UPLOAD = "views/upload.py"
 KL_PER_DIM = [0.0, 0.01, 3.0, 1.5]  # z1 and z2 collapsed; z3 carries the most, then z4
 
 
-@pytest.fixture(autouse=True)
-def no_warmup(monkeypatch):
-    monkeypatch.setenv("LATENT_LAB_UMAP_WARMUP", "0")
+# The warm-up thread is for servers; here UMAP compiles only in the tests that choose it.
+pytestmark = pytest.mark.usefixtures("no_umap_warmup")
 
 
 def save_model(root, name: str, dataset: str, latent_dim: int, image_shape=(1, 8, 8), kl_per_dim=None):
@@ -35,19 +35,10 @@ def save_model(root, name: str, dataset: str, latent_dim: int, image_shape=(1, 8
                     train={"epochs": 1, "seed": 0}, history=history)
 
 
-def no_errors(at) -> None:
-    assert not at.exception, [e.value for e in at.exception]
-    assert not at.error, [e.value for e in at.error]
-
-
 def choose_model(at, name: str):
     at.sidebar.selectbox(key="checkpoint_name").set_value(name).run()
-    no_errors(at)
+    no_failure(at)
     return at
-
-
-def captions(at) -> str:
-    return "\n".join(c.value for c in at.caption)
 
 
 def test_each_model_keeps_its_own_picked_point_and_projection(app_test, checkpoint_root):
@@ -56,7 +47,7 @@ def test_each_model_keeps_its_own_picked_point_and_projection(app_test, checkpoi
     at.run()
     at.switch_page(MAP).run()
     at.number_input(key="map_pick").set_value(12).run()
-    no_errors(at)
+    no_failure(at)
     assert [s.value for s in at.main.subheader] == ["Image #12"]
     assert at.session_state["pad_z_model"] == "mnist5k-mlp-z2"
 
@@ -68,7 +59,7 @@ def test_each_model_keeps_its_own_picked_point_and_projection(app_test, checkpoi
     assert at.selectbox(key="map_method").value == "pca"  # its own (quick) default, not the other model's
 
     at.selectbox(key="map_method").set_value("dims").run()
-    no_errors(at)
+    no_failure(at)
     # The two dimensions with the most KL, not z1 and z2 (both collapsed here).
     assert (at.selectbox(key="map_dim_x").value, at.selectbox(key="map_dim_y").value) == (2, 3)
     at.number_input(key="map_pick").set_value(7).run()
@@ -99,7 +90,7 @@ def test_a_slow_projection_says_whether_it_waits_or_runs_and_for_how_long(app_te
     at.switch_page(MAP).run()
     try:
         at.selectbox(key="map_method").set_value("tsne").run()
-        no_errors(at)
+        no_failure(at)
         status = " ".join(i.value for i in at.info)
         assert "t-SNE map of 1,797 codes" in status and (" s so far" in status or "Waiting" in status)
         assert not at.get("progress")  # no bar that stands still at a made-up fraction
@@ -107,7 +98,7 @@ def test_a_slow_projection_says_whether_it_waits_or_runs_and_for_how_long(app_te
         release.set()
     assert wait_for_projections(timeout=600)
     at.run()
-    no_errors(at)
+    no_failure(at)
     assert "t-SNE with perplexity" in captions(at)
 
 
@@ -117,18 +108,18 @@ def test_a_1d_latent_is_drawn_as_a_strip_and_uploads_land_on_it(app_test, checkp
     at.run()
     choose_model(at, "digits-z1")
     at.switch_page(MAP).run()
-    no_errors(at)
+    no_failure(at)
     assert at.selectbox(key="map_method").value == "latent"
     assert at.selectbox(key="map_method").options == ["the latent code itself"]
     assert "PCA, UMAP and t-SNE: a 1-D latent is drawn as itself" in captions(at)
     assert "z1 across, one row per label" in captions(at)
     at.number_input(key="map_pick").set_value(3).run()
-    no_errors(at)
+    no_failure(at)
     assert [s.value for s in at.main.subheader] == ["Image #3"]
 
     at.switch_page(UPLOAD).run()
     at.file_uploader(key="upload_files").set_value(("mine.png", encode(paper_digit()), "image/png")).run()
-    no_errors(at)
+    no_failure(at)
     assert "Placed exactly along z1" in captions(at)
 
 
@@ -144,13 +135,13 @@ def test_a_folder_of_two_pictures_gets_every_map_it_can_and_the_reason_for_the_r
     at.run()
     choose_model(at, "two-pictures")
     at.switch_page(MAP).run()
-    no_errors(at)
+    no_failure(at)
     offered = at.selectbox(key="map_method").options
     assert "t-SNE" not in offered and "UMAP" not in offered
     assert "at least 17 images; this data set has 2" in captions(at) and "t-SNE: it needs at least 7 images" in captions(at)
     for title in offered:
         at.selectbox(key="map_method").set_value({"the latent code itself": "latent", "PCA": "pca"}[title]).run()
-        no_errors(at)
+        no_failure(at)
         assert not at.warning, [w.value for w in at.warning]
 
 
@@ -161,6 +152,6 @@ def test_two_latent_dimensions_open_on_the_two_with_most_kl(app_test, checkpoint
     choose_model(at, "digits-z4")
     at.switch_page(MAP).run()
     at.selectbox(key="map_method").set_value("dims").run()
-    no_errors(at)
+    no_failure(at)
     assert (at.selectbox(key="map_dim_x").value, at.selectbox(key="map_dim_y").value) == (2, 3)  # z3, z4: not z1, z2
     assert "z3" in str(at.get("plotly_chart")[0].proto.spec)

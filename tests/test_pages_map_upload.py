@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
+from conftest import captions, no_failure
 from image_samples import BAD_FILES, encode, not_digit_like, paper_digit
 from vae.projection import wait_for_projections, wait_for_umap_warmup
 
@@ -15,15 +16,8 @@ MAP = "views/latent_map.py"
 UPLOAD = "views/upload.py"
 
 
-@pytest.fixture(autouse=True)
-def no_warmup(monkeypatch):
-    # The warm-up thread is for servers; here UMAP compiles only in the tests that choose it.
-    monkeypatch.setenv("LATENT_LAB_UMAP_WARMUP", "0")
-
-
-def no_errors(at) -> None:
-    assert not at.exception, [e.value for e in at.exception]
-    assert not at.error, [e.value for e in at.error]
+# The warm-up thread is for servers; here UMAP compiles only in the tests that choose it.
+pytestmark = pytest.mark.usefixtures("no_umap_warmup")
 
 
 def open_page(at, page: str, model: str | None = None):
@@ -49,13 +43,9 @@ def choice(at) -> dict:
     return only
 
 
-def captions(at) -> str:
-    return "\n".join(c.value for c in at.caption)
-
-
 def test_map_of_a_2d_latent_shows_codes_manifold_and_a_picked_point(app_test):
     at = open_page(app_test, MAP)
-    no_errors(at)
+    no_failure(at)
     assert at.selectbox(key="map_method").value == "latent"
     assert "5,000 points" in captions(at)
     assert "39% and 86%" in captions(at)  # the prior's circles are explained beside the manifold
@@ -63,7 +53,7 @@ def test_map_of_a_2d_latent_shows_codes_manifold_and_a_picked_point(app_test):
     assert choice(at)["method"] == "latent"
 
     at.number_input(key="map_pick").set_value(4321).run()
-    no_errors(at)
+    no_failure(at)
     assert [s.value for s in at.main.subheader] == ["Image #4321"]
     assert len(at.get("plotly_chart")) == 3  # plus the posterior with its one-sigma ellipse
     assert len(at.session_state["pad_z"]) == 2 and all(isinstance(v, float) for v in at.session_state["pad_z"])
@@ -71,13 +61,13 @@ def test_map_of_a_2d_latent_shows_codes_manifold_and_a_picked_point(app_test):
     assert any("Generate" in s.value for s in at.success)
 
     at.radio(key="map_split").set_value("test").run()
-    no_errors(at)
+    no_failure(at)
     assert "500 points" in captions(at)
 
 
 def test_map_of_a_16d_latent_with_pca_and_two_dimensions(app_test, checkpoint_root):
     at = open_page(app_test, MAP, "mnist5k-conv-z16")
-    no_errors(at)
+    no_failure(at)
     assert at.selectbox(key="map_method").value == "pca"  # a 16-D latent cannot be drawn as itself
     assert "principal components explain" in captions(at)
     assert (checkpoint_root / "mnist5k-conv-z16" / "projections" / "pca.npz").is_file()
@@ -85,11 +75,11 @@ def test_map_of_a_16d_latent_with_pca_and_two_dimensions(app_test, checkpoint_ro
     choose_projection(at, "dims")
     at.selectbox(key="map_dim_x").set_value(3).run()
     at.selectbox(key="map_dim_y").set_value(7).run()
-    no_errors(at)
+    no_failure(at)
     assert choice(at)["dims"] == (3, 7)
 
     at.number_input(key="map_pick").set_value(12).run()
-    no_errors(at)
+    no_failure(at)
     assert len(at.session_state["pad_z"]) == 16
 
     at.selectbox(key="map_dim_y").set_value(3).run()
@@ -97,19 +87,19 @@ def test_map_of_a_16d_latent_with_pca_and_two_dimensions(app_test, checkpoint_ro
 
     # Back to the 2-D model: the projection falls back to one it offers.
     at.sidebar.selectbox(key="checkpoint_name").set_value("mnist5k-mlp-z2").run()
-    no_errors(at)
+    no_failure(at)
     assert at.selectbox(key="map_method").value in ("latent", "dims", "pca")
 
 
 def test_tsne_map_and_an_upload_placed_by_nearest_neighbours(app_test):
     at = open_page(app_test, MAP, "digits-mlp-z2")
     choose_projection(at, "tsne")
-    no_errors(at)
+    no_failure(at)
     assert "t-SNE with perplexity" in captions(at)
 
     at.switch_page(UPLOAD).run()
     at.file_uploader(key="upload_files").set_value(("mine.png", encode(paper_digit()), "image/png")).run()
-    no_errors(at)
+    no_failure(at)
     assert "t-SNE cannot place new points" in captions(at)
 
 
@@ -117,23 +107,23 @@ def test_umap_map_and_an_upload_placed_by_transform(app_test):
     app_test.default_timeout = 400  # numba compiles UMAP's transform in this process (minutes on a busy machine)
     at = open_page(app_test, MAP, "digits-mlp-z2")
     choose_projection(at, "umap")
-    no_errors(at)
+    no_failure(at)
     assert "UMAP with 15 neighbours" in captions(at)
     assert wait_for_umap_warmup(timeout=400)  # the page started it; it compiles the transform too
 
     at.switch_page(UPLOAD).run()
     at.file_uploader(key="upload_files").set_value(("mine.png", encode(paper_digit()), "image/png")).run()
-    no_errors(at)
+    no_failure(at)
     assert "UMAP's transform" in captions(at)
 
 
 def test_upload_shows_steps_score_neighbours_and_sends_z(app_test):
     at = open_page(app_test, UPLOAD)
-    no_errors(at)
+    no_failure(at)
     assert any("Upload one or more images" in i.value for i in at.info)
 
     at.file_uploader(key="upload_files").set_value(("seven.png", encode(paper_digit()), "image/png")).run()
-    no_errors(at)
+    no_failure(at)
     text = captions(at)
     assert "most of the picture is light" in text and "centre of mass" in text
     assert "redrawn 3.0 wide along their centre lines" in text
@@ -152,7 +142,7 @@ def test_a_code_sent_from_upload_does_not_take_the_axes_of_an_earlier_map_pick(a
     at.file_uploader(key="upload_files").set_value(("seven.png", encode(paper_digit()), "image/png")).run()
     at.button(key="upload_send_0").click().run()
     at.switch_page("views/generate.py").run()
-    no_errors(at)
+    no_failure(at)
     # the uploaded image's code was never drawn on those axes: the pad opens on its own, z1 across and z2 up
     assert at.selectbox(key="pad_x_mnist5k-mlp-z2_z2").value == 0 and at.selectbox(key="pad_y_mnist5k-mlp-z2_z2").value == 1
 
@@ -185,7 +175,7 @@ def test_awkward_but_valid_uploads_are_all_accepted(app_test):
     ]
     at = open_page(app_test, UPLOAD)
     at.file_uploader(key="upload_files").set_value(files).run()
-    no_errors(at)
+    no_failure(at)
     assert {s.value for s in at.main.subheader} >= {name for name, _, _ in files}
     assert "first frame is used" in captions(at)
 
@@ -193,7 +183,7 @@ def test_awkward_but_valid_uploads_are_all_accepted(app_test):
 def test_ink_that_is_not_digit_like_is_said_beside_its_score(app_test):
     at = open_page(app_test, UPLOAD)
     at.file_uploader(key="upload_files").set_value(("notes.png", encode(not_digit_like()["writing"]), "image/png")).run()
-    no_errors(at)
+    no_failure(at)
     assert any("separate marks" in w.value for w in at.warning)
     assert any("-ELBO" in m.value for m in at.markdown)  # still scored
 
@@ -209,7 +199,7 @@ def test_each_file_is_prepared_once_per_session_whatever_its_name(app_test, monk
     at.file_uploader(key="upload_files").set_value(("one.png", digit, "image/png")).run()
     at.run()
     at.file_uploader(key="upload_files").set_value([("one.png", digit, "image/png"), ("again.png", digit, "image/png")]).run()
-    no_errors(at)
+    no_failure(at)
     assert {s.value for s in at.main.subheader} >= {"one.png", "again.png"}
     assert len(calls) == 1
 
@@ -234,6 +224,6 @@ def test_the_draw_tab_of_a_colour_model_says_nothing_is_inverted(app_test, check
     save_checkpoint(checkpoint_root / "colours", model, train={"epochs": 1, "seed": 0}, history=history,
                     dataset={"name": folder_dataset_name(tmp_path / "pictures", size=32, color="rgb")})
     at = open_page(app_test, UPLOAD, "colours")
-    no_errors(at)
+    no_failure(at)
     text = captions(at)
     assert "nothing is inverted" in text and "MNIST" not in text

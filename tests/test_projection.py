@@ -18,12 +18,6 @@ from vae.projection import store as projection_module
 from vae.projection.store import _read_npz
 
 
-@pytest.fixture
-def digits_store(checkpoint_root) -> ProjectionStore:
-    checkpoint = load_checkpoint(checkpoint_root / "digits-mlp-z2")
-    return ProjectionStore(checkpoint.path, checkpoint.model, load_dataset("digits"))
-
-
 def small_codes(n: int = 240, dim: int = 6, seed: int = 0) -> LatentCodes:
     """Three well separated clusters of codes, as a model with a `dim`-D latent might make."""
     rng = np.random.default_rng(seed)
