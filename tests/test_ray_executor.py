@@ -7,10 +7,12 @@ Runs are tiny (the embedded digits set, a small MLP), so the time goes to Ray st
 
 from __future__ import annotations
 
+import os
 import time
 
 import pytest
 
+os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # no usage reports from a test run
 ray = pytest.importorskip("ray")
 
 from vae import jobs  # noqa: E402

@@ -270,13 +270,14 @@ def shared_manager() -> JobManager:
 
 
 def chosen_executor(environ=None):
-    """The executor the operator chose in the environment (`vae.settings`): a `RayExecutor` when
-    LATENT_LAB_RAY_ADDRESS is set, else the `InProcessExecutor`. A setting that makes no sense is
-    logged and runs train in this process (the server still starts)."""
+    """The executor the operator chose (`vae.settings`: `[latent_lab]` in .streamlit/secrets.toml
+    over the environment, or only `environ` when given): a `RayExecutor` when ray_address is set,
+    else the `InProcessExecutor`. A setting that makes no sense is logged and runs train in this
+    process (the server still starts)."""
     from vae.settings import SettingsError, load_settings
 
     try:
-        settings = load_settings(environ=environ)
+        settings = load_settings(_secrets_table() if environ is None else None, environ=environ)
     except SettingsError as error:
         log.error("%s Runs train in this process until it is fixed.", error)
         return InProcessExecutor()
@@ -286,6 +287,17 @@ def chosen_executor(environ=None):
 
     return RayExecutor(settings.ray_address, num_cpus=settings.ray_num_cpus, num_gpus=settings.ray_num_gpus,
                        max_runs=settings.ray_max_runs)
+
+
+def _secrets_table() -> dict | None:
+    # The job manager starts before any page could pass st.secrets in, so read the file Streamlit reads.
+    import tomllib
+
+    try:
+        table = tomllib.loads((Path.cwd() / ".streamlit" / "secrets.toml").read_text()).get("latent_lab")
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return None
+    return {key: value for key, value in table.items() if key.startswith("ray_")} if isinstance(table, dict) else None
 
 
 def _shutdown_at_exit(manager: JobManager) -> None:
