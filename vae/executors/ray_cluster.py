@@ -115,8 +115,19 @@ class RayExecutor:
             from vae.executors.ray_actor import RunActor
 
             self._actor_class = ray.remote(RunActor)
+            self._warn_if_no_node_fits(ray)
             self._ray = ray
             return ray
+
+    def _warn_if_no_node_fits(self, ray) -> None:
+        # A run no node can hold waits in Ray's pending state for ever: say so in the server's log.
+        try:
+            nodes = [node.get("Resources", {}) for node in ray.nodes() if node.get("Alive")]
+        except Exception:
+            return
+        if not any(node.get("CPU", 0) >= self.num_cpus and node.get("GPU", 0) >= self.num_gpus for node in nodes):
+            log.error("No node of the Ray cluster has %g CPUs and %g GPUs for one run (LATENT_LAB_RAY_NUM_CPUS / "
+                      "LATENT_LAB_RAY_NUM_GPUS): runs wait until such a node joins.", self.num_cpus, self.num_gpus)
 
     def alive(self, name: str) -> bool:
         """Whether the actor `name` still exists on the cluster (pending or training)."""
