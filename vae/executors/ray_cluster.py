@@ -207,8 +207,13 @@ class RayExecutor:
                 if not epochs:  # pending, loading or in its first epoch: nothing to keep, so end it now
                     waited = job in self._pending
                     self._kill(ray, actor)
-                    job._update(status=STOPPED, position=0, message="Stopped before it started; nothing was trained or saved."
-                                if waited else f"{self._stopped_message(job, 0)} No epoch completed, so nothing was saved.")
+                    if waited:
+                        message = "Stopped before it started; nothing was trained or saved."
+                    elif facts is None:
+                        message = "Stopped while loading the data set; nothing was trained or saved."
+                    else:
+                        message = f"{self._stopped_message(job, 0)} No epoch completed, so nothing was saved."
+                    job._update(status=STOPPED, position=0, message=message)
                     return
                 if stop_asked is None:
                     stop_asked = time.monotonic()
@@ -221,8 +226,14 @@ class RayExecutor:
                 continue
             try:
                 answer = ray.get(reply)
-            except ray.exceptions.RayActorError:  # its node died (or someone killed it): keep what we hold
-                message = f"The cluster node training this run stopped during epoch {epochs + 1}, so this run was interrupted."
+            except (ray.exceptions.RayError, ConnectionError) as error:
+                if job in self._pending:  # Ray could not start it (a worker that cannot import the app, say)
+                    job._update(status=ERROR, position=0, message="The cluster could not start this run: "
+                                f"{type(error).__name__}: {str(error).strip().splitlines()[0] if str(error).strip() else ''}")
+                    return
+                # Its node died (or the head went away): the last complete epoch we hold is saved here.
+                where = "cluster node training this run" if isinstance(error, ray.exceptions.RayActorError) else "cluster"
+                message = f"The {where} stopped during epoch {epochs + 1}, so this run was interrupted."
                 self._save(job, INTERRUPTED, message, facts, weights, epochs, started)
                 return
             if job in self._pending:  # Ray has started it
