@@ -29,7 +29,7 @@ from pathlib import Path
 from vae.checkpoints import CheckpointExistsError, checkpoint_path, default_root, validate_name
 from vae.data import Dataset
 from vae.executors.in_process import InProcessExecutor, run_job  # noqa: F401  (run_job: re-exported)
-from vae.job_state import (DONE, QUEUE_NOTE, ERROR, FINISHED, INTERRUPTED, NAN, QUEUED, RUNNING, STOPPED, Job,  # noqa: F401
+from vae.job_state import (DONE, ERROR, FINISHED, INTERRUPTED, NAN, QUEUE_NOTE, QUEUED, RUNNING, STOPPED, Job,  # noqa: F401
                            JobPermissionError, JobView, over_budget_message)
 from vae.jobstore import JobRecord, JobStore
 from vae.train import TrainConfig
