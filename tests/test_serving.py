@@ -277,3 +277,15 @@ def test_a_job_file_that_cannot_be_used_leaves_training_working_in_memory(tmp_pa
     assert manager.store.path == ":memory:"
     job = manager.submit("still-works", SMALL, digits(), owner=ALICE)
     assert job.wait(WAIT).status == jobs.FINISHED
+
+
+def test_a_stored_run_whose_settings_the_bounds_now_refuse_is_left_out_and_the_server_still_starts(tmp_path):
+    path = tmp_path / "jobs.sqlite3"
+    store = JobStore(path)
+    refused = {**digits().to_dict(), "lr": 1e-9}  # below the declared learning rate's bound
+    store.add(JobRecord("old", "old-run", str(tmp_path), SMALL, refused, jobs.FINISHED, 1.0, owner=ALICE))
+    store.add(JobRecord("good", "good-run", str(tmp_path), SMALL, digits().to_dict(), jobs.FINISHED, 2.0, owner=ALICE))
+    store.close()
+    restarted = JobManager(store=JobStore(path), start=False)
+    assert restarted.get("old") is None
+    assert restarted.get("good").view().name == "good-run"

@@ -1,9 +1,10 @@
 """Durable records of training jobs: one SQLite file beside the checkpoints root.
 
 A record is what a run is, not where it executes: owner, settings, status, message, history
-(one entry per complete epoch) and the checkpoint it saved. The in-process worker writes these
-records today; a cluster executor (e.g. Ray actors) would write the same ones, so the run list,
-ownership and limits do not change with the backend. Every write is one transaction, so a
+(one entry per complete epoch) and the checkpoint it saved. Both executors (vae.executors: the
+in-process worker, Ray actors) write the same records, so the run list, ownership and limits do
+not change with the backend; a run on Ray also keeps its actor's name in `extra["ray_actor"]`, by
+which a restarted server finds it again. Every write is one transaction, so a
 server killed at any moment leaves each record as it was before or after a change, never half.
 Live progress (steps, previews) is not stored: it is meaningless after a restart.
 """

@@ -15,6 +15,10 @@ students on a 2-core machine. Nothing here imports Streamlit.
 | max_images_per_run | LATENT_LAB_MAX_IMAGES_PER_RUN | 3,000,000 (epochs x training images) |
 | max_run_minutes | LATENT_LAB_MAX_RUN_MINUTES | 20 (then the run stops and saves) |
 | student_quota_mb | LATENT_LAB_STUDENT_QUOTA_MB | 500 (all students' models together) |
+| ray_address | LATENT_LAB_RAY_ADDRESS | none: runs train in this process (`auto` or `ray://host:10001`: on a Ray cluster) |
+| ray_num_cpus | LATENT_LAB_RAY_NUM_CPUS | 1 CPU per run on the cluster (0.1 to 256) |
+| ray_num_gpus | LATENT_LAB_RAY_NUM_GPUS | 0 GPUs per run (0 to 8; 0.25 puts four runs on one GPU) |
+| ray_max_runs | LATENT_LAB_RAY_MAX_RUNS | 64 runs handed to the cluster at once (the rest wait here) |
 """
 
 from __future__ import annotations
@@ -41,6 +45,10 @@ class Settings:
     max_images_per_run: int = 3_000_000  # compute budget: epochs x training images
     max_run_minutes: float = 20.0
     student_quota_mb: float = 500.0
+    ray_address: str | None = None  # None: the in-process executor; else vae.executors.ray_cluster
+    ray_num_cpus: float = 1.0  # Ray resources each run's actor asks for
+    ray_num_gpus: float = 0.0
+    ray_max_runs: int = 64
 
     @property
     def teacher_enabled(self) -> bool:
@@ -65,6 +73,30 @@ def _number(name: str, text, kind):
     return value
 
 
+RAY_BOUNDS = {"ray_num_cpus": (0.1, 256.0), "ray_num_gpus": (0.0, 8.0), "ray_max_runs": (1, 10_000)}
+
+
+def _bounded(name: str, text, kind, low, high):
+    try:
+        value = kind(text)
+    except (TypeError, ValueError):
+        raise SettingsError(f"{name} must be a number, not {text!r}.") from None
+    if not (math.isfinite(value) and low <= value <= high):
+        raise SettingsError(f"{name} must be from {low:g} to {high:g}, not {text!r}.")
+    return value
+
+
+def _ray_address(text) -> str | None:
+    address = str(text).strip()
+    if not address or address.lower() == "none":
+        return None
+    host, colon, port = address.removeprefix("ray://").rpartition(":")
+    if address != "auto" and not (host and colon and port.isdigit() and 0 < int(port) < 65536):
+        raise SettingsError(f"ray_address must be 'auto' (the Ray cluster this machine joined with `ray start`) "
+                            f"or ray://HOST:PORT (e.g. ray://head:10001), not {address!r}.")
+    return address
+
+
 def _roots(value) -> tuple[Path, ...]:
     items = value.split(os.pathsep) if isinstance(value, str) else list(value)
     # Resolved once here, so every later check compares against the real folder (symlinks followed).
@@ -74,7 +106,8 @@ def _roots(value) -> tuple[Path, ...]:
 def load_settings(overrides: Mapping | None = None, environ: Mapping | None = None) -> Settings:
     """The operator's settings: `overrides` (e.g. st.secrets' `latent_lab` table) over the environment.
 
-    Raises SettingsError naming a setting that is not a positive number.
+    Raises SettingsError naming a setting that is not a positive number (or, for the Ray
+    settings, outside its bounds; ray_address must be `auto` or `ray://HOST:PORT`).
     """
     environ = os.environ if environ is None else environ
     given: dict = {}
@@ -90,6 +123,10 @@ def load_settings(overrides: Mapping | None = None, environ: Mapping | None = No
             values[name] = _roots(value)
         elif name == "teacher_password":
             values[name] = str(value) or None
+        elif name == "ray_address":
+            values[name] = _ray_address(value)
+        elif name in RAY_BOUNDS:
+            values[name] = _bounded(name, value, int if name == "ray_max_runs" else float, *RAY_BOUNDS[name])
         elif name in ("max_runs_per_session", "max_queue", "max_images_per_run"):
             values[name] = _number(name, value, int)
         else:

@@ -77,6 +77,7 @@ class EpochEvent:
     epochs: int
     record: dict  # the history entry for this epoch: vae.history.EpochRecord.to_dict(), as config.json stores it
     preview: torch.Tensor  # (2 * PREVIEW_COUNT, C, H, W): originals then reconstructions
+    weights: dict | None = None  # this epoch's state_dict (a copy): a cluster run sends it to the server
 
 
 @dataclass
@@ -256,7 +257,7 @@ def train(model_config: ModelConfig, train_config: TrainConfig, *, dataset: Data
             break
         history.append(record)
         last_good = _snapshot(model)
-        emit(EpochEvent(epoch, train_config.epochs, record, preview(model, preview_images)))
+        emit(EpochEvent(epoch, train_config.epochs, record, preview(model, preview_images), weights=last_good))
     model.eval()
     return TrainResult(model, history, status, message, device=str(device), seconds=time.perf_counter() - started)
 
