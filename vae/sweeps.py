@@ -12,7 +12,7 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass, replace
 
-from vae.checkpoints import CheckpointError, CheckpointExistsError, checkpoint_path, validate_name
+from vae.checkpoints import CheckpointError, checkpoint_path, validate_name
 from vae.hyperparameters import HYPERPARAMETERS
 
 SETTINGS = {"beta": "β (weight of KL)", "latent_dim": "latent size", "likelihood": "likelihood"}
