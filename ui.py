@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING
 import streamlit as st
 
 import pages
-from vae.checkpoints import SHIPPED_ROOT, Checkpoint, CheckpointError, CheckpointSummary, default_root, list_checkpoints, load_checkpoint
+from vae.checkpoints import (SHIPPED_ROOT, Checkpoint, CheckpointError, CheckpointSummary, default_root,
+                             list_checkpoints, load_checkpoint)
 
 if TYPE_CHECKING:
     import torch
@@ -189,7 +190,8 @@ def show_images(images: torch.Tensor, captions: list[str] | None = None, width: 
     columns = st.columns(len(images)) if len(images) else []
     for i, (column, image) in enumerate(zip(columns, images)):
         # An explicit width: otherwise a caption wider than the picture stretches it (and blurs it).
-        column.image(to_display_image(image, width), caption=captions[i] if captions else None, width=width, output_format="PNG")
+        column.image(to_display_image(image, width), caption=captions[i] if captions else None, width=width,
+                     output_format="PNG")
 
 
 # Everything heavy the pages use, imported once per server process on one background thread.
@@ -291,7 +293,8 @@ def settings():
 
     try:
         table = st.secrets.get("latent_lab", {})
-        secrets = tuple(sorted((key, tuple(value) if isinstance(value, list) else value) for key, value in dict(table).items()))
+        secrets = tuple(sorted((key, tuple(value) if isinstance(value, list) else value)
+                               for key, value in dict(table).items()))
     except Exception:  # no secrets.toml: the environment alone decides
         secrets = ()
     import os

@@ -48,11 +48,14 @@ def upload_chooser() -> str | None:
                     format_func={"folder": "a folder", "zip": "a zip file"}.get)
     layout = "One subfolder per label (cats/, dogs/, ...), or all pictures in one folder for a single label."
     if kind == "folder":
-        uploaded = st.file_uploader("A folder of pictures", accept_multiple_files="directory", key="upload_folder", help=layout)
+        uploaded = st.file_uploader("A folder of pictures", accept_multiple_files="directory", key="upload_folder",
+                                    help=layout)
     else:
-        uploaded = st.file_uploader("A zip of pictures", type=["zip"], key="upload_zip", help=layout + " Zipped the same way.")
-    st.caption(f"At most {limits.max_files:,} pictures, {limits.max_megabytes} MB together, {limits.max_image_megapixels} million "
-               f"pixels each. Only you see your uploads here; a model you train on them can be opened by everyone.")
+        uploaded = st.file_uploader("A zip of pictures", type=["zip"], key="upload_zip",
+                                    help=layout + " Zipped the same way.")
+    st.caption(f"At most {limits.max_files:,} pictures, {limits.max_megabytes} MB together, "
+               f"{limits.max_image_megapixels} million pixels each. Only you see your uploads here; a model you train "
+               "on them can be opened by everyone.")
     if st.button("Use these pictures", key="upload_use", disabled=not uploaded):
         try:
             with st.spinner("Checking and storing your pictures…"):

@@ -37,7 +37,8 @@ def projection_store(checkpoint: Checkpoint):
     from vae.projection import weights_fingerprint
 
     dataset = dataset_of(checkpoint)  # the store holds it, so its id stays its own while the store lives
-    store = _projection_store(str(checkpoint.path), weights_fingerprint(checkpoint.path), id(dataset), checkpoint, dataset)
+    store = _projection_store(str(checkpoint.path), weights_fingerprint(checkpoint.path), id(dataset),
+                              checkpoint, dataset)
     with st.spinner("Encoding the data set with this model (once; then it is cached beside the checkpoint)…"):
         store.codes()
     return store
@@ -48,7 +49,8 @@ def map_model_key(store) -> str:
     return f"{store.path}:{store.fingerprint}"
 
 
-def projection_picker(store, history: list[EpochRecord], with_split: bool = True) -> tuple[str, tuple[int, int] | None, str]:
+def projection_picker(store, history: list[EpochRecord],
+                      with_split: bool = True) -> tuple[str, tuple[int, int] | None, str]:
     """Widgets choosing a map projection (method, dims, split) for the store's model.
 
     Each model keeps its own choice (shared between the map and upload pages): a model opens on
@@ -64,8 +66,8 @@ def projection_picker(store, history: list[EpochRecord], with_split: bool = True
     options = codes.options()
     methods = [option.method for option in options if option.offered]
     choices = st.session_state.setdefault(MAP_CHOICE_KEY, {})
-    choice = {"method": default_method(codes.latent_dim), "dims": default_dims(codes.latent_dim, history), "split": "all",
-              **choices.get(model, {})}
+    choice = {"method": default_method(codes.latent_dim), "dims": default_dims(codes.latent_dim, history),
+              "split": "all", **choices.get(model, {})}
     if choice["method"] not in methods:
         choice["method"] = methods[0]
     if st.session_state.get(_PICKER_MODEL_KEY) != model:
@@ -78,13 +80,15 @@ def projection_picker(store, history: list[EpochRecord], with_split: bool = True
     columns = st.columns([2, 1, 1, 2] if with_split else [2, 1, 1])
     # The widgets start from this model's stored choice (index=...); once drawn on a page they keep
     # what the user picks, and the choice is stored back below for the other page and next time.
-    method = columns[0].selectbox("Projection", methods, index=methods.index(choice["method"]), format_func=METHOD_TITLES.get,
-                                  key="map_method")
+    method = columns[0].selectbox("Projection", methods, index=methods.index(choice["method"]),
+                                  format_func=METHOD_TITLES.get, key="map_method")
     dims = None
     if method == "dims":
         options_dims = list(range(codes.latent_dim))
-        first = columns[1].selectbox("x axis", options_dims, index=choice["dims"][0], format_func=dimension_name, key="map_dim_x")
-        second = columns[2].selectbox("y axis", options_dims, index=choice["dims"][1], format_func=dimension_name, key="map_dim_y")
+        first = columns[1].selectbox("x axis", options_dims, index=choice["dims"][0], format_func=dimension_name,
+                                     key="map_dim_x")
+        second = columns[2].selectbox("y axis", options_dims, index=choice["dims"][1], format_func=dimension_name,
+                                      key="map_dim_y")
         dims = (first, second)
     split = choice["split"]
     if with_split:
@@ -142,9 +146,10 @@ def _projection_progress(store, future, method: str, dims, points: int) -> None:
     if method == "umap":
         warmup = umap_warmup_status()
         if not warmup.ready and warmup.stage != "failed":
-            st.progress(warmup.step / warmup.steps, text=f"UMAP is compiling itself for this server (numba, once per server start): "
-                                                         f"stage {warmup.step + 1} of {warmup.steps}, {warmup.stage}, "
-                                                         f"{warmup.elapsed:.0f} s so far. The map appears by itself.")
+            st.progress(warmup.step / warmup.steps, text="UMAP is compiling itself for this server (numba, once per "
+                                                         f"server start): stage {warmup.step + 1} of {warmup.steps}, "
+                                                         f"{warmup.stage}, {warmup.elapsed:.0f} s so far. The map "
+                                                         "appears by itself.")
             return
     # No bar: neither UMAP nor scikit-learn's t-SNE reports how far it is, and a bar that guesses
     # would stand still or lie. What is known is shown: waiting or running, and for how long.
@@ -154,5 +159,6 @@ def _projection_progress(store, future, method: str, dims, points: int) -> None:
                 "(two at a time on this server). It starts by itself.", icon="⏳")
     else:
         st.info(f"Computing the {title} map of {points:,} codes: {running_for:.0f} s so far (once per model; then it "
-                f"is cached). {title} does not report its progress; the map appears by itself when it is done.", icon="⏳")
+                f"is cached). {title} does not report its progress; the map appears by itself when it is done.",
+                icon="⏳")
     st.caption("You can switch to PCA meanwhile; this keeps computing in the background.")

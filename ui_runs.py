@@ -47,11 +47,13 @@ def draw_run(job: jobs.Job, announce: bool = True) -> None:
     model = view.model
     st.subheader(f"Run: {view.name}")
     if not mine(view):  # someone shared the link: they may watch, not act, and its messages stay theirs
-        st.caption(f"Started by {markdown_literal(plain(view.owner_name, 60)) or 'another session'}; only they or the teacher can stop it.")
+        st.caption(f"Started by {markdown_literal(plain(view.owner_name, 60)) or 'another session'}; "
+                   "only they or the teacher can stop it.")
         view = replace(view, message=f"This run is {view.status}.")
-    st.caption(f"{public_dataset_name(view.dataset)} · {model['arch']} · z = {model['latent_dim']} · {model['likelihood']} · "
-               f"beta = {view.train['beta']:g} · {view.epochs} epochs · batch {view.train['batch_size']} · "
-               f"lr {view.train['lr']:g} · seed {view.train['seed']} · {view.device or view.train['device']}")
+    st.caption(f"{public_dataset_name(view.dataset)} · {model['arch']} · z = {model['latent_dim']} · "
+               f"{model['likelihood']} · beta = {view.train['beta']:g} · {view.epochs} epochs · batch "
+               f"{view.train['batch_size']} · lr {view.train['lr']:g} · seed {view.train['seed']} · "
+               f"{view.device or view.train['device']}")
     # Messages can quote what someone typed (a folder, a name): shown as typed, never as Markdown.
     if view.status == jobs.QUEUED:
         st.info(markdown_literal(jobs.progress_text(view)))
@@ -72,7 +74,8 @@ def draw_run(job: jobs.Job, announce: bool = True) -> None:
         kl.metric("KL (this batch)", f"{view.last_step['kl']:.2f} nats")
         total.metric("−ELBO (this batch)", f"{view.last_step['total']:.2f} nats")
     if view.history or view.step_trace:
-        st.plotly_chart(charts.loss_curves_figure(read_history(view.history), view.step_trace, view.epochs), key=f"curves_{view.id}")
+        st.plotly_chart(charts.loss_curves_figure(read_history(view.history), view.step_trace, view.epochs),
+                        key=f"curves_{view.id}")
     pictures, bars = st.columns([3, 2])
     if view.preview is not None:
         count = len(view.preview) // 2
@@ -81,7 +84,8 @@ def draw_run(job: jobs.Job, announce: bool = True) -> None:
     if view.kl_per_dim:
         bars.plotly_chart(charts.kl_per_dim_figure(view.kl_per_dim), key=f"kl_{view.id}")
         bars.caption(f"KL per latent dimension (z1, z2, …) on the test set, last complete epoch. Grey bars, under "
-                     f"{COLLAPSED_KL_NATS:g} nats, are dimensions the model does not use: their q(z|x) has collapsed onto the prior.")
+                     f"{COLLAPSED_KL_NATS:g} nats, are dimensions the model "
+                     "does not use: their q(z|x) has collapsed onto the prior.")
     announced = st.session_state.setdefault(ANNOUNCED_KEY, set())
     if announce and view.done and view.id not in announced and view.owner == ui.session_owner():
         announced.add(view.id)
@@ -106,9 +110,10 @@ def draw_group(group: str) -> None:
         st.text(f"- {view.name} · β = {view.train['beta']:g} · z = {view.model['latent_dim']} · "
                 f"{view.model['likelihood']} · {view.status}: {plain(state)}")
     if not done and mine(views[0]):
-        st.button("Stop the sweep", key=f"stop_group_{group}", on_click=sweeps.stop_group, args=(manager, group, ui.session_owner(), ui.is_teacher()),
-                  help="Ends the running run after its current step (it keeps its last complete epoch) and cancels the "
-                       "queued ones; finished runs stay saved.")
+        st.button("Stop the sweep", key=f"stop_group_{group}", on_click=sweeps.stop_group,
+                  args=(manager, group, ui.session_owner(), ui.is_teacher()),
+                  help="Ends the running run after its current step (it keeps its last complete epoch) and cancels "
+                       "the queued ones; finished runs stay saved.")
     current = next((view for view in views if view.status == jobs.RUNNING), None) or \
         next((view for view in views if not view.done), views[-1])
     job = manager.get(current.id)
@@ -145,7 +150,8 @@ def live_run(job_id: str) -> None:
 
 
 def watched_run() -> jobs.Job | None:
-    """The run this session watches (from the URL, else the session), drawn live while it runs; None when there is none."""
+    """The run this session watches (from the URL, else the session), drawn live while it runs; None when there is
+    none."""
     manager = jobs.shared_manager()
     job_id = st.query_params.get("job") or st.session_state.get(JOB_KEY)
     current = manager.get(job_id)
@@ -178,7 +184,8 @@ def runs_list(current: jobs.Job | None) -> None:
                 continue  # a sweep is one entry, listed at its first run
             text, show, stop = st.columns([6, 1, 1])
             # st.text, not Markdown: a name typed by one student is shown to the others exactly as typed.
-            who = plain(view.owner_name, 60) or ("you" if view.owner == me else "a student" if view.owner else "a script")
+            who = plain(view.owner_name, 60) or ("you" if view.owner == me
+                                                 else "a student" if view.owner else "a script")
             if view.group:
                 members = groups[view.group]
                 saved = sweeps.saved_names(members)
@@ -196,6 +203,7 @@ def runs_list(current: jobs.Job | None) -> None:
                 line += f" · {plain(jobs.progress_text(view) if not view.done else view.message)}"
             text.text(line)
             if mine(view):
-                show.button("Show", key=f"show_{view.id}", on_click=open_run, args=(view.id,), disabled=view.id == job_id)
+                show.button("Show", key=f"show_{view.id}", on_click=open_run, args=(view.id,),
+                            disabled=view.id == job_id)
                 if not view.done:
                     stop.button("Stop", key=f"list_stop_{view.id}", on_click=stop_run, args=(view.id,))

@@ -38,7 +38,8 @@ def _bound_of_image(path: str, modified: float, image_key: str, _checkpoint: Che
 def bound_of_image(checkpoint: Checkpoint, x: torch.Tensor, image_key: str):
     """(ladder, grid or None, why there is no grid or None) for one image x (1, C, H, W); cached per image."""
     config_file = checkpoint.path / "config.json"
-    return _bound_of_image(str(checkpoint.path), config_file.stat().st_mtime if config_file.exists() else 0.0, image_key, checkpoint, x)
+    return _bound_of_image(str(checkpoint.path), config_file.stat().st_mtime if config_file.exists() else 0.0,
+                           image_key, checkpoint, x)
 
 
 @st.cache_resource(show_spinner="Computing the reference points on the test images…", max_entries=16)
@@ -62,8 +63,8 @@ def references(checkpoint: Checkpoint, dataset: Dataset):
         if numbers is not None and summary.name != checkpoint.name and summary.dataset_name == checkpoint.dataset_name:
             others.append((summary.name, numbers.recon + numbers.kl))
     config_file = checkpoint.path / "config.json"
-    return _references(str(checkpoint.path), config_file.stat().st_mtime if config_file.exists() else 0.0, checkpoint, dataset,
-                       tuple(others))
+    return _references(str(checkpoint.path), config_file.stat().st_mtime if config_file.exists() else 0.0, checkpoint,
+                       dataset, tuple(others))
 
 
 @st.cache_resource(show_spinner=False, max_entries=16)

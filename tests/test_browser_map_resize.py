@@ -34,7 +34,7 @@ def test_the_manifold_keeps_its_axes_and_the_legend_never_covers_the_map_after_r
     for width in (1100, 800, 600, 450, 1400):
         page.set_viewport_size({"width": width, "height": 1000})
         # Plotly redraws on the window's resize event; wait until it has laid out at the new width.
-        page.wait_for_function(f"""() => [...document.querySelectorAll('[data-testid="stPlotlyChart"] .js-plotly-plot')]
+        page.wait_for_function("""() => [...document.querySelectorAll('[data-testid="stPlotlyChart"] .js-plotly-plot')]
             .every(chart => Math.abs(chart._fullLayout.width - chart.getBoundingClientRect().width) < 2)""")
         now = plots(page)
         assert now[0]["overlap"] == 0, f"the legend covers the map at {width} px"

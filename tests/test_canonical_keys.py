@@ -28,7 +28,7 @@ def picture_folder(tmp_path, monkeypatch):
 
 def spellings(folder) -> list[str]:
     parent = folder.parent
-    return [f"folder:{folder}", f"folder:{folder}/", f"folder:~/pictures", f"folder:{parent}/../{parent.name}/pictures//",
+    return [f"folder:{folder}", f"folder:{folder}/", "folder:~/pictures", f"folder:{parent}/../{parent.name}/pictures//",
             f"folder:{folder}?size=28&color=gray", f"folder:{folder}?color=GRAY",
             f"folder:{parent.parent}/link"]
 

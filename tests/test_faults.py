@@ -17,7 +17,7 @@ from conftest import tiny_model
 from vae import checkpoint_files, checkpoints
 from vae.checkpoints import CheckpointError, list_checkpoints, load_checkpoint, save_checkpoint
 from vae.datasets import load_dataset
-from vae.models import ModelConfig, build_model
+from vae.models import ModelConfig
 from vae.train import TrainConfig, train
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from image_samples import BAD_FILES, MNIST, drawn_dot, drawn_seven, encode, lit_unevenly, not_digit_like, paper_digit, png_bomb
+from image_samples import BAD_FILES, MNIST, encode, paper_digit, png_bomb
 from vae.images import ImageInputError, image_grid, prepare_upload, to_display_image
 
 

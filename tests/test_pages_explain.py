@@ -57,7 +57,7 @@ def test_every_stage_ladder_and_reference_for_each_shipped_model(app_test, model
     assert ("exact (grid)" in text) == two_d
     assert any("p(z|x) under q(z|x)" in h.value for h in at.subheader) == two_d
     assert ("published" in text) == model.startswith("mnist")  # only with its setting, and only for MNIST
-    assert re.search(rf"z\d+ [+-]\d\.\d{{3}}", z_caption(at)) and f"z1..z{dimensions}" in " ".join(c.value for c in at.caption)
+    assert re.search(r"z\d+ [+-]\d\.\d{3}", z_caption(at)) and f"z1..z{dimensions}" in " ".join(c.value for c in at.caption)
 
 
 def test_stepping_through_the_stages_and_resampling_epsilon(app_test):

@@ -6,7 +6,6 @@ import io
 import threading
 import tracemalloc
 
-import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 

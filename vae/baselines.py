@@ -35,7 +35,8 @@ def independent_pixels(train_images: torch.Tensor, test_images: torch.Tensor, li
     training set's mean as its Bernoulli (or fixed-sigma Gaussian) mean; images (N, C, H, W) in [0, 1]."""
     mean = train_images.float().mean(0, keepdim=True).clamp(1e-4, 1 - 1e-4)
     parameters = torch.logit(mean) if likelihood == "bernoulli" else mean
-    return float(reconstruction_nll(parameters.expand_as(test_images), test_images.float(), likelihood, gaussian_sigma).mean())
+    return float(reconstruction_nll(parameters.expand_as(test_images), test_images.float(), likelihood,
+                                    gaussian_sigma).mean())
 
 
 def likelihood_floor(test_images: torch.Tensor, likelihood: str = "bernoulli", gaussian_sigma: float = 0.1) -> float:
@@ -78,7 +79,8 @@ def reference_points(train_images: torch.Tensor, test_images: torch.Tensor, like
                        + (" (the grey pixels' own entropy)." if likelihood == "bernoulli" else ".")),
     ]
     for name, nats in other_models or []:
-        points.append(ReferencePoint(f"model {name}", nats, "another model of the same data set: its test -ELBO after training."))
+        points.append(ReferencePoint(f"model {name}", nats,
+                                     "another model of the same data set: its test -ELBO after training."))
     if dataset_name.startswith("mnist") and likelihood == "bernoulli":
         points.append(PUBLISHED_BINARISED_MNIST)
     return points

@@ -15,7 +15,8 @@ TRAIN_COLOUR, TEST_COLOUR, STEP_COLOUR = "#1f77b4", "#d62728", "rgba(31, 119, 18
 ACTIVE_COLOUR, COLLAPSED_COLOUR = "#2ca02c", "#bbbbbb"
 
 
-def loss_curves_figure(history: list[EpochRecord], step_trace: list[dict] | None = None, epochs: int | None = None) -> go.Figure:
+def loss_curves_figure(history: list[EpochRecord], step_trace: list[dict] | None = None,
+                       epochs: int | None = None) -> go.Figure:
     """Reconstruction, total (-ELBO) and KL per epoch, train and test; optionally the per-step train losses.
 
     history: one vae.history.EpochRecord per epoch.
@@ -27,12 +28,15 @@ def loss_curves_figure(history: list[EpochRecord], step_trace: list[dict] | None
     epochs_x = [record.epoch for record in history]
     if step_trace:
         steps_x = [point["epoch"] for point in step_trace]
-        for key, column, label in (("total", 1, "total, train steps"), ("recon", 1, "recon, train steps"), ("kl", 2, "KL, train steps")):
+        for key, column, label in (("total", 1, "total, train steps"), ("recon", 1, "recon, train steps"),
+                                   ("kl", 2, "KL, train steps")):
             figure.add_trace(go.Scatter(x=steps_x, y=[point[key] for point in step_trace], mode="lines", name=label,
-                                        line={"color": STEP_COLOUR, "width": 1}, legendgroup="steps", showlegend=key == "total",
+                                        line={"color": STEP_COLOUR, "width": 1}, legendgroup="steps",
+                                        showlegend=key == "total",
                                         hovertemplate="epoch %{x:.2f}<br>%{y:.2f} nats<extra>" + label + "</extra>"),
                              row=1, col=column)
-    for split, colour, losses in (("train", TRAIN_COLOUR, [r.train for r in history]), ("test", TEST_COLOUR, [r.test for r in history])):
+    for split, colour, losses in (("train", TRAIN_COLOUR, [r.train for r in history]),
+                                  ("test", TEST_COLOUR, [r.test for r in history])):
         for term, column, dash, values in (("−ELBO", 1, "solid", [loss.total for loss in losses]),
                                            ("recon", 1, "dot", [loss.recon for loss in losses]),
                                            ("KL", 2, "solid", [loss.kl for loss in losses])):
@@ -45,8 +49,8 @@ def loss_curves_figure(history: list[EpochRecord], step_trace: list[dict] | None
     figure.update_xaxes(title_text="epoch", range=[0, right + 0.2])
     figure.update_yaxes(title_text="nats per image", row=1, col=1)
     figure.update_yaxes(title_text="nats per image", rangemode="tozero", row=1, col=2)
-    figure.update_layout(height=380, margin={"l": 10, "r": 10, "t": 40, "b": 10}, legend={"orientation": "h", "y": -0.2},
-                         hovermode="closest")
+    figure.update_layout(height=380, margin={"l": 10, "r": 10, "t": 40, "b": 10},
+                         legend={"orientation": "h", "y": -0.2}, hovermode="closest")
     return figure
 
 

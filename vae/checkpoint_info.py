@@ -16,7 +16,8 @@ from vae import __version__
 
 FORMAT = "latent-lab-checkpoint"
 FORMAT_VERSION = 1
-_FIELDS = ("format", "format_version", "name", "model", "dataset", "train", "history", "final_test", "versions", "created")
+_FIELDS = ("format", "format_version", "name", "model", "dataset", "train", "history", "final_test", "versions",
+           "created")
 
 
 @dataclass(frozen=True)

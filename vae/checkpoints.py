@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING
 
 from safetensors import SafetensorError
 
-from vae.checkpoint_files import NAME_PATTERN, folder_lock as _folder_lock, free_name as _free_name, new_staging as _new_staging
+from vae.checkpoint_files import (NAME_PATTERN, folder_lock as _folder_lock, free_name as _free_name,
+                                 new_staging as _new_staging)
 from vae.checkpoint_files import exchange as _exchange, fsync as _fsync, recover_interrupted_saves, release_staging
 from vae.checkpoint_info import FORMAT, CheckpointInfo, library_versions
 from vae.checkpoint_schema import ConfigSchemaError, check_settings, parse_config_text
@@ -81,9 +82,8 @@ class CheckpointExistsError(CheckpointError):
 def validate_name(name: str) -> str:
     """A checkpoint name: letters, digits, '-' and '_' (at most 64, starting with a letter or digit)."""
     if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name):
-        raise CheckpointError(
-            f"'{name}' is not a valid checkpoint name: use 1-64 letters, digits, '-' or '_', starting with a letter or digit."
-        )
+        raise CheckpointError(f"'{name}' is not a valid checkpoint name: use 1-64 letters, digits, '-' or '_', "
+                              "starting with a letter or digit.")
     return name
 
 
@@ -101,13 +101,16 @@ def _refuse_non_finite(name: str, model: VAE, config: dict) -> None:
     # JSON (history): refuse both with a sentence instead of json's "Out of range float values".
     import torch
 
-    broken = [key for key, value in model.state_dict().items() if value.is_floating_point() and not torch.isfinite(value).all()]
+    broken = [key for key, value in model.state_dict().items() if value.is_floating_point()
+              and not torch.isfinite(value).all()]
     if broken:
-        raise CheckpointError(f"Could not save '{name}': its weights hold NaN or infinite values ({', '.join(broken[:3])}). Nothing was changed.")
+        raise CheckpointError(f"Could not save '{name}': its weights hold NaN or infinite values "
+                              f"({', '.join(broken[:3])}). Nothing was changed.")
     try:
         json.dumps(config, allow_nan=False)
     except ValueError:
-        raise CheckpointError(f"Could not save '{name}': its history holds NaN or infinite numbers. Nothing was changed.") from None
+        raise CheckpointError(f"Could not save '{name}': its history holds "
+                              "NaN or infinite numbers. Nothing was changed.") from None
 
 
 def save_checkpoint(folder: str | Path, model: VAE, *, dataset: dict, train: dict, history: list[dict],
@@ -132,13 +135,15 @@ def save_checkpoint(folder: str | Path, model: VAE, *, dataset: dict, train: dic
         extra=dict(extra or {}),
     ).to_dict()
     if folder.exists() and not overwrite and not rename_if_taken:
-        raise CheckpointExistsError(f"A checkpoint named '{name}' already exists; choose another name or confirm overwriting it.")
+        raise CheckpointExistsError(f"A checkpoint named '{name}' already exists; "
+                                    "choose another name or confirm overwriting it.")
     _refuse_non_finite(name, model, config)
     try:
         parent.mkdir(parents=True, exist_ok=True)
         staging, staging_lock = _new_staging(parent, name)
     except OSError as error:
-        raise CheckpointError(f"Could not save '{name}': {error.strerror or error} ({parent}). Nothing was changed.") from error
+        raise CheckpointError(
+            f"Could not save '{name}': {error.strerror or error} ({parent}). Nothing was changed.") from error
     try:
         weights = {key: value.detach().to("cpu").contiguous() for key, value in model.state_dict().items()}
         save_file(weights, staging / WEIGHTS_FILE, metadata={"format": FORMAT})
@@ -156,7 +161,8 @@ def save_checkpoint(folder: str | Path, model: VAE, *, dataset: dict, train: dic
                 _fsync(staging / CONFIG_FILE)
             if folder.exists():
                 if not overwrite:
-                    raise CheckpointExistsError(f"A checkpoint named '{name}' already exists; choose another name or confirm overwriting it.")
+                    raise CheckpointExistsError(f"A checkpoint named '{name}' already exists; "
+                                                "choose another name or confirm overwriting it.")
                 retired = parent / f".{name}.old-{uuid.uuid4().hex[:8]}"
                 if _exchange(staging, folder):
                     # One atomic step: `folder` now holds the new checkpoint and `staging` the old one.
@@ -174,7 +180,8 @@ def save_checkpoint(folder: str | Path, model: VAE, *, dataset: dict, train: dic
                     os.rename(staging, folder)  # fails if another writer got there first
                 except OSError as error:
                     if error.errno in (errno.EEXIST, errno.ENOTEMPTY):
-                        raise CheckpointExistsError(f"Another save named '{name}' finished first; choose another name.") from error
+                        raise CheckpointExistsError(
+                            f"Another save named '{name}' finished first; choose another name.") from error
                     raise
         _fsync(parent)
     except CheckpointError:
@@ -185,7 +192,8 @@ def save_checkpoint(folder: str | Path, model: VAE, *, dataset: dict, train: dic
         release_staging(staging, staging_lock)
         shutil.rmtree(staging, ignore_errors=True)
         reason = getattr(error, "strerror", None) or str(error)
-        raise CheckpointError(f"Could not save '{name}': {reason}. The previous checkpoint, if any, is unchanged.") from error
+        raise CheckpointError(
+            f"Could not save '{name}': {reason}. The previous checkpoint, if any, is unchanged.") from error
     finally:
         release_staging(staging, staging_lock)
     return folder
@@ -245,13 +253,17 @@ def read_config(path: str | Path) -> dict:
         raise CheckpointError(f"Checkpoint '{name}': {CONFIG_FILE} must hold a JSON object.")
     missing = [key for key in REQUIRED_KEYS if key not in config]
     if missing:
-        raise CheckpointError(f"Checkpoint '{name}': {CONFIG_FILE} is missing {', '.join(missing)}; it is not a Latent Lab checkpoint.")
-    if not isinstance(config["dataset"], dict) or "name" not in config["dataset"] or "image_shape" not in config["dataset"]:
+        raise CheckpointError(f"Checkpoint '{name}': {CONFIG_FILE} is missing "
+                              f"{', '.join(missing)}; it is not a Latent Lab checkpoint.")
+    if (not isinstance(config["dataset"], dict) or "name" not in config["dataset"]
+            or "image_shape" not in config["dataset"]):
         raise CheckpointError(f"Checkpoint '{name}': the dataset entry needs a name and an image_shape.")
-    if not isinstance(config["history"], list) or not isinstance(config["train"], dict) or not isinstance(config["model"], dict):
+    if (not isinstance(config["history"], list) or not isinstance(config["train"], dict)
+            or not isinstance(config["model"], dict)):
         raise CheckpointError(f"Checkpoint '{name}': history must be a list, train and model objects.")
     for entry in config["history"]:
-        if not (isinstance(entry, dict) and isinstance(entry.get("train"), dict) and isinstance(entry.get("test"), dict)):
+        if not (isinstance(entry, dict) and isinstance(entry.get("train"), dict)
+                and isinstance(entry.get("test"), dict)):
             raise CheckpointError(f"Checkpoint '{name}': every history entry needs train and test figures.")
     try:
         model_config = ModelConfig.from_dict(config["model"])
@@ -260,7 +272,8 @@ def read_config(path: str | Path) -> dict:
     try:
         check_settings(config, model_config.latent_dim)
     except ConfigSchemaError as error:
-        raise CheckpointError(f"Checkpoint '{name}': {CONFIG_FILE} does not hold a checkpoint's settings: {error}.") from None
+        raise CheckpointError(
+            f"Checkpoint '{name}': {CONFIG_FILE} does not hold a checkpoint's settings: {error}.") from None
     if list(model_config.image_shape) != list(config["dataset"]["image_shape"]):
         raise CheckpointError(f"Checkpoint '{name}': the model's image shape does not match its data set's.")
     return config
@@ -276,13 +289,13 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> Che
         raise CheckpointError(f"Checkpoint '{name}' has no {WEIGHTS_FILE}.")
     # Bounded memory: the settings say how many weights there are, so a far larger file is not read.
     if weights_file.stat().st_size > 8 * ModelConfig.from_dict(config["model"]).parameter_count() + 2**20:
-        raise CheckpointError(f"Checkpoint '{name}': {WEIGHTS_FILE} is far larger than its model settings need; it was not loaded.")
+        raise CheckpointError(f"Checkpoint '{name}': {WEIGHTS_FILE} is far larger "
+                              "than its model settings need; it was not loaded.")
     try:
         weights = load_file(weights_file, device="cpu")
     except (SafetensorError, OSError, ValueError, RuntimeError) as error:
-        raise CheckpointError(
-            f"Checkpoint '{name}': {WEIGHTS_FILE} is not a readable safetensors file (truncated, or another format). It was not loaded."
-        ) from error
+        raise CheckpointError(f"Checkpoint '{name}': {WEIGHTS_FILE} is not a readable safetensors file (truncated, "
+                              "or another format). It was not loaded.") from error
     import torch
 
     from vae.models import build_model
@@ -293,9 +306,8 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> Che
         raise CheckpointError(f"Checkpoint '{name}': its weights do not match its model settings (different layers).")
     for key, tensor in weights.items():
         if tuple(tensor.shape) != tuple(expected[key].shape):
-            raise CheckpointError(
-                f"Checkpoint '{name}': weight {key} has shape {tuple(tensor.shape)}, the model settings need {tuple(expected[key].shape)}."
-            )
+            raise CheckpointError(f"Checkpoint '{name}': weight {key} has shape {tuple(tensor.shape)}, the model "
+                                  f"settings need {tuple(expected[key].shape)}.")
         if not tensor.is_floating_point() or not torch.isfinite(tensor).all():
             raise CheckpointError(f"Checkpoint '{name}': weight {key} is not finite floating point.")
     model.load_state_dict(weights)
@@ -323,7 +335,8 @@ class CheckpointSummary(_ReadsConfig):
         model, final = self.config["model"], self.config.get("final_test") or {}
         loss = f", test -ELBO {final['total']:.1f}" if "total" in final else ""
         shipped = " (shipped)" if self.shipped else ""  # first, so a narrow sidebar still shows it
-        return f"{self.name}{shipped}: {public_dataset_name(self.config['dataset']['name'])}, {model['arch']}, z={model['latent_dim']}{loss}"
+        return (f"{self.name}{shipped}: {public_dataset_name(self.config['dataset']['name'])}, {model['arch']}, "
+                f"z={model['latent_dim']}{loss}")
 
 
 def list_checkpoints(root: str | Path | None = None) -> list[CheckpointSummary]:
@@ -355,7 +368,8 @@ def refuse_shipped_name(root: str | Path, name: str) -> None:
     root = Path(root)
     if shipped_models_listed() and (SHIPPED_ROOT / name).is_dir() and not _same_folder(root, SHIPPED_ROOT) \
             and not (root / name).exists():
-        raise CheckpointExistsError(f"'{name}' is the name of a shipped model, which cannot be replaced; choose another name.")
+        raise CheckpointExistsError(f"'{name}' is the name of a shipped model, which "
+                                    "cannot be replaced; choose another name.")
 
 
 def _same_folder(first: Path, second: Path) -> bool:
@@ -380,5 +394,6 @@ def _list_folder(root: Path, repair: bool) -> list[CheckpointSummary]:
         except CheckpointError as error:
             summaries.append(CheckpointSummary(path.name, path, None, str(error)))
         except Exception as error:  # noqa: BLE001 - one odd folder must never take the picker (and every page) down
-            summaries.append(CheckpointSummary(path.name, path, None, f"Checkpoint '{path.name}' cannot be read: {type(error).__name__}."))
+            summaries.append(CheckpointSummary(path.name, path, None,
+                                               f"Checkpoint '{path.name}' cannot be read: {type(error).__name__}."))
     return summaries

@@ -52,13 +52,17 @@ def comparability(models: list[ComparedModel]) -> tuple[bool, str]:
     likelihoods = sorted({m.likelihood for m in models})
     problems = []
     if len(datasets) > 1:
-        problems.append(f"they were trained on different data sets ({', '.join(datasets)}), so their nats are per image of different images")
+        problems.append(f"they were trained on different data sets ({', '.join(datasets)}), so their nats are per "
+                        "image of different images")
     if len(likelihoods) > 1:
-        problems.append(f"they use different likelihoods ({', '.join(likelihoods)}), so their reconstruction terms are in different units")
+        problems.append(f"they use different likelihoods ({', '.join(likelihoods)}), "
+                        "so their reconstruction terms are in different units")
     if problems:
-        return False, "These losses are not comparable: " + "; and ".join(problems) + ". Compare shapes of curves, not heights."
+        return False, ("These losses are not comparable: " + "; and ".join(problems)
+                       + ". Compare shapes of curves, not heights.")
     betas = sorted({m.beta for m in models})
-    sentence = f"All {len(models)} models were trained on {datasets[0]} with the {likelihoods[0]} likelihood, so their nats per image compare directly."
+    sentence = (f"All {len(models)} models were trained on {datasets[0]} with the {likelihoods[0]} likelihood, so "
+                "their nats per image compare directly.")
     if len(betas) > 1:
         sentence += (f" They differ in β ({', '.join(f'{b:g}' for b in betas)}); every loss shown is the plain −ELBO "
                      "(reconstruction + KL, β = 1), the number that says how well each model explains the data.")
@@ -92,7 +96,8 @@ def equal_elbo_levels(totals: np.ndarray, lines: int = 5) -> np.ndarray:
 
 
 def active_dimensions(latent_dim: int, history: list[EpochRecord]) -> list[tuple[int, float]]:
-    """(index, KL nats) of the dimensions above the collapse threshold, most KL first (vae.generate.dimensions_by_kl)."""
+    """(index, KL nats) of the dimensions above the collapse threshold, most KL first
+    (vae.generate.dimensions_by_kl)."""
     from vae.generate import dimensions_by_kl
 
     return [(d.index, d.kl) for d in dimensions_by_kl(latent_dim, history)
@@ -139,7 +144,8 @@ def traverse(model, history: list[EpochRecord], base_image=None, factor_of=None,
     active = active_dimensions(latent_dim, history)[:rows]
     dimensions = [index for index, _ in active]
     values = traversal_values(steps)
-    start = np.zeros(latent_dim, dtype=np.float32) if base_image is None else posterior_means(model, base_image[None])[0].numpy()
+    start = (np.zeros(latent_dim, dtype=np.float32) if base_image is None
+             else posterior_means(model, base_image[None])[0].numpy())
     codes = traversal_codes(start, dimensions, values)
     images = decode(model, codes) if len(codes) else None
     labels = []

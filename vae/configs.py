@@ -49,7 +49,8 @@ class ModelConfig:
         if len(self.image_shape) != 3 or min(self.image_shape) < 1:
             raise ModelConfigError(f"Image shape must be (channels, height, width), not {self.image_shape}.")
         if self.image_shape[0] > MAX_CHANNELS or max(self.image_shape[1:]) > MAX_IMAGE_SIDE:
-            raise ModelConfigError(f"Images of at most {MAX_CHANNELS} channels and {MAX_IMAGE_SIDE} pixels a side, not {self.image_shape}.")
+            raise ModelConfigError(f"Images of at most {MAX_CHANNELS} channels and "
+                                   f"{MAX_IMAGE_SIDE} pixels a side, not {self.image_shape}.")
         if not self.hidden:
             self.hidden = (400,) if self.arch == "mlp" else (256,)
         if any(HYPERPARAMETERS["hidden"].problem(h) for h in self.hidden) or len(self.hidden) > 2:
@@ -58,7 +59,8 @@ class ModelConfig:
             if not self.conv_channels:
                 self.conv_channels = (32, 64) if max(self.image_shape[1:]) <= 32 else (32, 64, 128)
             if any(not 1 <= c <= MAX_WIDTH for c in self.conv_channels) or len(self.conv_channels) > MAX_CONV_LAYERS:
-                raise ModelConfigError(f"Use 1 to {MAX_CONV_LAYERS} convolutions, each with 1 to {MAX_WIDTH:,} channels.")
+                raise ModelConfigError(f"Use 1 to {MAX_CONV_LAYERS} convolutions, "
+                                       f"each with 1 to {MAX_WIDTH:,} channels.")
             step = 2 ** len(self.conv_channels)
             _, height, width = self.image_shape
             if height % step or width % step:
@@ -68,9 +70,11 @@ class ModelConfig:
                 )
         if isinstance(self.gaussian_sigma, bool) or not isinstance(self.gaussian_sigma, (int, float)) \
                 or not 0 < self.gaussian_sigma < math.inf:
-            raise ModelConfigError(f"The Gaussian likelihood's sigma must be a positive number, not {self.gaussian_sigma!r}.")
+            raise ModelConfigError("The Gaussian likelihood's sigma must be a positive number, not "
+                                   f"{self.gaussian_sigma!r}.")
         if self.parameter_count() > MAX_PARAMETERS:
-            raise ModelConfigError(f"This model would have {self.parameter_count():,} weights; at most {MAX_PARAMETERS:,} can be built.")
+            raise ModelConfigError(f"This model would have {self.parameter_count():,} weights; at most "
+                                   f"{MAX_PARAMETERS:,} can be built.")
 
     def parameter_count(self) -> int:
         """Weights and biases of the VAE these settings build (vae.models.VAE), counted without building it."""

@@ -130,7 +130,8 @@ class Disentanglement:
 
 
 def mutual_information_gap(mutual_information: np.ndarray, entropy: np.ndarray) -> np.ndarray:
-    """Each factor's MIG term (K,): (largest minus second largest I(v_k; z_j) over j) / H(v_k) (Chen et al. 2018, eq. 6).
+    """Each factor's MIG term (K,): (largest minus second largest I(v_k; z_j) over j) / H(v_k)
+    (Chen et al. 2018, eq. 6).
 
     With a single latent dimension the runner-up is 0. A constant factor (H = 0) scores 0.
     """

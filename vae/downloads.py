@@ -69,7 +69,8 @@ def torchvision_files(classes, root: Path) -> list[RemoteFile]:
     if hasattr(classes, "resources"):
         mirrors = tuple(getattr(classes, "mirrors", ()))
         folder = root / classes.__name__ / "raw"
-        return [RemoteFile(tuple(mirror + name for mirror in mirrors), folder, name, md5) for name, md5 in classes.resources]
+        return [RemoteFile(tuple(mirror + name for mirror in mirrors), folder, name, md5)
+                for name, md5 in classes.resources]
     return [RemoteFile((classes.url,), root, classes.filename, getattr(classes, "tgz_md5", None))]
 
 
@@ -90,7 +91,8 @@ def _fetch_one(url: str, target: Path, md5: str | None, read_seconds: float, tot
     host = urllib.parse.urlsplit(url).hostname or url
     deadline = time.monotonic() + total_seconds
     try:
-        response = urllib.request.urlopen(urllib.request.Request(url, headers={"User-Agent": USER_AGENT}), timeout=read_seconds)
+        response = urllib.request.urlopen(urllib.request.Request(url, headers={"User-Agent": USER_AGENT}),
+                                          timeout=read_seconds)
     except urllib.error.HTTPError as error:
         raise DownloadError(f"{host} answered HTTP {error.code} {error.reason}") from None
     except urllib.error.URLError as error:
@@ -114,7 +116,8 @@ def _fetch_one(url: str, target: Path, md5: str | None, read_seconds: float, tot
                 try:  # read1: at most one receive, so a server trickling bytes cannot hold one call for long
                     chunk = response.read1(CHUNK_BYTES)
                 except TimeoutError:
-                    raise DownloadError(f"{host} stopped sending for {read_seconds:g} s after {received / 1e6:.1f} MB") from None
+                    raise DownloadError(
+                        f"{host} stopped sending for {read_seconds:g} s after {received / 1e6:.1f} MB") from None
                 except (OSError, http.client.HTTPException) as error:  # e.g. the connection cut short
                     raise DownloadError(f"{host}: {error!r} after {received / 1e6:.1f} MB") from None
                 if not chunk:
@@ -122,7 +125,8 @@ def _fetch_one(url: str, target: Path, md5: str | None, read_seconds: float, tot
                 out.write(chunk)
                 received += len(chunk)
         if response.length:  # bytes the Content-Length promised that never came
-            raise DownloadError(f"{host} closed the connection after {received:,} of {received + response.length:,} bytes")
+            raise DownloadError(f"{host} closed the connection after {received:,} "
+                                f"of {received + response.length:,} bytes")
         if md5 is not None and _md5(Path(temporary)) != md5:
             raise DownloadError(f"the file from {host} does not match torchvision's checksum (a proxy's error page?)")
         os.replace(temporary, target)

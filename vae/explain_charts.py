@@ -27,9 +27,9 @@ def dimension_bars(order: list[int], series: dict[str, np.ndarray], errors: dict
             hovertemplate="%{x}: %{y:.3f}<extra>" + label + "</extra>",
         ))
     figure.add_hline(y=0, line_color="black", line_width=1)
-    figure.update_layout(height=height, margin=_MARGIN, title={"text": title, "font": {"size": 13}}, yaxis_title=y_title,
-                         barmode="group", legend=dict(orientation="h", y=1.12, x=1, xanchor="right"),
-                         xaxis=dict(type="category"))
+    figure.update_layout(height=height, margin=_MARGIN, title={"text": title, "font": {"size": 13}},
+                         yaxis_title=y_title, barmode="group",
+                         legend=dict(orientation="h", y=1.12, x=1, xanchor="right"), xaxis=dict(type="category"))
     return figure
 
 
@@ -38,7 +38,8 @@ def pixel_log_likelihood_figure(log_px_per_pixel: np.ndarray, height: int = 300)
     explains the pixel badly."""
     values = np.asarray(log_px_per_pixel).sum(0)
     # Bernoulli log-probabilities are <= 0 (0: explained perfectly); a Gaussian's log-densities can be positive.
-    figure = go.Figure(go.Heatmap(z=values, colorscale="Magma", zmax=0 if values.max() <= 0 else None, colorbar=dict(title="nats"),
+    figure = go.Figure(go.Heatmap(z=values, colorscale="Magma", zmax=0 if values.max() <= 0 else None,
+                                  colorbar=dict(title="nats"),
                                   hovertemplate="row %{y}, column %{x}: %{z:.3f} nats<extra></extra>"))
     figure.update_yaxes(autorange="reversed", scaleanchor="x", scaleratio=1, showticklabels=False)
     figure.update_xaxes(showticklabels=False)
@@ -55,19 +56,22 @@ def ladder_figure(rungs: list[LadderRung], exact: float | None = None, height: i
         hovertemplate="%{x}: %{y:.3f} nats<br>effective sample size %{customdata}<extra></extra>",
     ))
     if exact is not None:
-        figure.add_hline(y=exact, line_dash="dash", line_color="crimson", annotation_text=f"exact log p(x) = {exact:.2f}",
-                         annotation_position="bottom right")
-    figure.update_layout(height=height, margin=_MARGIN, yaxis_title="nats (higher is tighter)", xaxis=dict(type="category"),
-                         showlegend=False)
+        figure.add_hline(y=exact, line_dash="dash", line_color="crimson",
+                         annotation_text=f"exact log p(x) = {exact:.2f}", annotation_position="bottom right")
+    figure.update_layout(height=height, margin=_MARGIN, yaxis_title="nats (higher is tighter)",
+                         xaxis=dict(type="category"), showlegend=False)
     return figure
 
 
 def true_posterior_figure(grid: GridPosterior, mu: np.ndarray, sigma: np.ndarray, height: int = 420) -> go.Figure:
     """p(z|x) on the grid as a heat map, with q(z|x)'s mean and one-sigma ellipse drawn over it."""
-    figure = go.Figure(go.Heatmap(x=grid.z1, y=grid.z2, z=grid.posterior, colorscale="Blues", colorbar=dict(title="p(z|x)"),
-                                  hovertemplate="z1 %{x:.3f}, z2 %{y:.3f}: density %{z:.3g}<extra>true posterior</extra>"))
+    figure = go.Figure(go.Heatmap(x=grid.z1, y=grid.z2, z=grid.posterior, colorscale="Blues",
+                                  colorbar=dict(title="p(z|x)"),
+                                  hovertemplate="z1 %{x:.3f}, z2 %{y:.3f}: density %{z:.3g}"
+                                                "<extra>true posterior</extra>"))
     figure.add_trace(ellipse_trace(np.asarray(mu), np.asarray(sigma), name="q(z|x), one σ"))
-    figure.add_trace(go.Scatter(x=[mu[0]], y=[mu[1]], mode="markers", name="q's mean μ", marker=dict(color="crimson", size=8)))
+    figure.add_trace(go.Scatter(x=[mu[0]], y=[mu[1]], mode="markers", name="q's mean μ",
+                                marker=dict(color="crimson", size=8)))
     # Zoom to where either distribution lives: p(z|x) above 1e-4 of its peak, and q's mean +- 3 sigma.
     rows, cols = np.nonzero(grid.posterior > grid.posterior.max() * 1e-4)
     low = np.minimum([grid.z1[cols.min()], grid.z2[rows.min()]], np.asarray(mu) - 3 * np.asarray(sigma))

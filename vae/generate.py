@@ -45,7 +45,8 @@ class LatentDimension:
         return f"{self.name} · KL {self.kl:.2f}" + (" · collapsed" if self.unused else "")
 
 
-def dimensions_by_kl(latent_dim: int, history: list[EpochRecord], threshold: float = COLLAPSED_KL_NATS) -> list[LatentDimension]:
+def dimensions_by_kl(latent_dim: int, history: list[EpochRecord],
+                     threshold: float = COLLAPSED_KL_NATS) -> list[LatentDimension]:
     """The latent dimensions, most informative first, ordered by the last epoch's per-dimension KL.
 
     A dimension whose KL(q(z_i|x) || p(z_i)) averages under `threshold` nats (default: the app's one

@@ -58,8 +58,9 @@ class EpochRecord:
     def from_dict(cls, record: Mapping) -> EpochRecord:
         """A record from its JSON object (already checked by `vae.checkpoint_schema` when read from a
         checkpoint). Raises KeyError naming a missing field; unknown keys are ignored."""
-        return cls(epoch=record["epoch"], train=EpochLosses.from_dict(record["train"]), test=EpochLosses.from_dict(record["test"]),
-                   kl_per_dim=record.get("kl_per_dim"), beta=record.get("beta"), seconds=record.get("seconds"),
+        return cls(epoch=record["epoch"], train=EpochLosses.from_dict(record["train"]),
+                   test=EpochLosses.from_dict(record["test"]), kl_per_dim=record.get("kl_per_dim"),
+                   beta=record.get("beta"), seconds=record.get("seconds"),
                    images_per_second=record.get("images_per_second"))
 
 
@@ -95,7 +96,8 @@ def final_numbers(history: list[EpochRecord]) -> ELBONumbers | None:
 
 
 # One vocabulary for latent dimensions on every page (what a learner reads):
-COLLAPSED_KL_NATS = 0.1  # a dimension whose test KL(q(z_i|x) || p(z_i)) averages under this has collapsed onto the prior
+# A dimension whose test KL(q(z_i|x) || p(z_i)) averages under this has collapsed onto the prior.
+COLLAPSED_KL_NATS = 0.1
 
 
 def dimension_name(index: int) -> str:

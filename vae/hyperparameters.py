@@ -46,7 +46,8 @@ class Hyperparameter:
         Whole numbers must be ints (not bools, not 2.0); numbers ints or floats, finite; text one of `choices`.
         """
         if self.choices:
-            return None if value in self.choices else f"{self.noun} must be one of {', '.join(self.choices)}, not {_shown(value)}"
+            return (None if value in self.choices
+                    else f"{self.noun} must be one of {', '.join(self.choices)}, not {_shown(value)}")
         kinds = (int, float) if self.kind is float else (int,)
         if isinstance(value, bool) or not isinstance(value, kinds):
             return f"{self.noun} must be {'a number' if self.kind is float else 'a whole number'}, not {_shown(value)}"
@@ -66,7 +67,8 @@ class Hyperparameter:
             try:
                 value = self.kind(text)
             except ValueError:
-                raise ValueError(f"{self.noun} must be {'a number' if self.kind is float else 'a whole number'}, not {text!r}") from None
+                raise ValueError(f"{self.noun} must be "
+                                 f"{'a number' if self.kind is float else 'a whole number'}, not {text!r}") from None
         else:
             value = text
         if (reason := self.problem(value)) is not None:
@@ -77,7 +79,8 @@ class Hyperparameter:
     def described(self) -> str:
         """The help text with the unit, the allowed values and the default: "... (epochs; 0 to 10000; default 0)"."""
         allowed = " or ".join(self.choices) if self.choices else f"{_number(self.low)} to {_number(self.high)}"
-        default = f"; default {self.default if isinstance(self.default, str) else _number(self.default)}" if self.default != () else ""
+        default = (f"; default {self.default if isinstance(self.default, str) else _number(self.default)}"
+                   if self.default != () else "")
         return f"{self.help.rstrip('.')} ({self.unit + '; ' if self.unit else ''}{allowed}{default})"
 
 
@@ -94,8 +97,9 @@ def _shown(value) -> str:
 HYPERPARAMETERS: dict[str, Hyperparameter] = {h.name: h for h in (
     Hyperparameter("arch", "Architecture", "architecture", str, "mlp", choices=ARCHITECTURES,
                    help="mlp: dense layers (Kingma & Welling); conv: strided convolutions, then a dense layer."),
-    Hyperparameter("latent_dim", "Latent size (z dimensions)", "latent dimension", int, 20, 1, MAX_LATENT_DIM, unit="dimensions",
-                   help="How many numbers the code z has; 2 gives a latent space you can see directly on the Latent map."),
+    Hyperparameter("latent_dim", "Latent size (z dimensions)", "latent dimension", int, 20, 1, MAX_LATENT_DIM,
+                   unit="dimensions", help="How many numbers the code z has; 2 gives a latent space you can see "
+                                           "directly on the Latent map."),
     # The CLI allowed 8,192 units, a config.json 16,384: the wider one, since the 100-million-weight
     # limit (vae.configs.MAX_PARAMETERS) is what keeps a model buildable.
     Hyperparameter("hidden", "Hidden units", "hidden units", int, (), 1, MAX_WIDTH, unit="units per layer",
@@ -107,8 +111,8 @@ HYPERPARAMETERS: dict[str, Hyperparameter] = {h.name: h for h in (
     # Was unbounded (TrainConfig), 10,000 (CLI), 1,000 (page): now the longest run, MAX_EPOCHS. The
     # weight is beta * min(1, epochs done / warm-up), safe for any finite warm-up; a longer one only
     # lowers the last weight, which beta already does.
-    Hyperparameter("warmup_epochs", "KL warm-up epochs", "warm-up epochs", float, 0.0, 0.0, float(MAX_EPOCHS), unit="epochs",
-                   step=1.0, help="The KL weight grows from 0 to beta over these epochs."),
+    Hyperparameter("warmup_epochs", "KL warm-up epochs", "warm-up epochs", float, 0.0, 0.0, float(MAX_EPOCHS),
+                   unit="epochs", step=1.0, help="The KL weight grows from 0 to beta over these epochs."),
     Hyperparameter("epochs", "Epochs", "epochs", int, 10, 1, MAX_EPOCHS, unit="passes over the training set",
                    help="How many times training goes through the training images."),
     Hyperparameter("batch_size", "Batch size", "batch size", int, 128, 1, 65_536, unit="images per step",

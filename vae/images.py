@@ -105,8 +105,8 @@ def drawing_sentence(recipe: str, image_shape: tuple[int, int, int]) -> str:
         return (f"Colour models see the drawing as drawn, dark on light (nothing is inverted), cropped to the model's "
                 f"shape and resized to {width}x{height}.")
     if recipe == "strokes":
-        return ("Draw dark on light, like on paper, at any size: the preprocessing inverts it to MNIST's light on dark, "
-                "redraws the strokes at MNIST's width and centres the digit.")
+        return ("Draw dark on light, like on paper, at any size: the preprocessing inverts it to MNIST's light on "
+                "dark, redraws the strokes at MNIST's width and centres the digit.")
     return "Draw dark on light, like on paper; the preprocessing inverts it to light on dark, crops it and centres it."
 
 
@@ -118,7 +118,8 @@ def _thumbnail(array: np.ndarray) -> np.ndarray:
         return array
     size = (max(1, round(width * scale)), max(1, round(height * scale)))
     channels = [array] if array.ndim == 2 else [array[..., c] for c in range(array.shape[2])]
-    small = [np.asarray(Image.fromarray(c.astype(np.float32), "F").resize(size, Image.Resampling.BOX)) for c in channels]
+    small = [np.asarray(Image.fromarray(c.astype(np.float32), "F").resize(size, Image.Resampling.BOX))
+             for c in channels]
     return np.clip(small[0] if array.ndim == 2 else np.stack(small, axis=-1), 0, 1)
 
 
@@ -173,13 +174,15 @@ def _orient(image: Image.Image, orientation: int | None, steps: list[Step], note
     """Turn the picture upright by its EXIF tag; only a tag that changes something is listed as a step."""
     upright = orient(image, orientation)
     if upright is not image:
-        steps.append(Step("EXIF orientation", f"the camera's orientation tag {orientation} applied", _thumbnail(to_float(upright, 3)[0])))
+        steps.append(Step("EXIF orientation", f"the camera's orientation tag {orientation} applied",
+                          _thumbnail(to_float(upright, 3)[0])))
     elif orientation not in (None, 1):
         notes.append(f"EXIF orientation tag {orientation} is not one of 1-8: ignored.")
     return upright
 
 
-def _stroke_recipe(pixels: np.ndarray, height: int, width: int, steps: list[Step]) -> tuple[np.ndarray, tuple[str, ...]]:
+def _stroke_recipe(pixels: np.ndarray, height: int, width: int,
+                   steps: list[Step]) -> tuple[np.ndarray, tuple[str, ...]]:
     """Handwriting: ink against its local paper, the strokes redrawn at MNIST's width, MNIST's box (see vae.strokes)."""
     light, median = strokes.light_paper(pixels)
     why = f"most of the picture is {'light' if light else 'dark'} (median {median:.2f})"
@@ -191,14 +194,17 @@ def _stroke_recipe(pixels: np.ndarray, height: int, width: int, steps: list[Step
     except strokes.NotAStroke as error:
         raise ImageInputError(str(error)) from None
     specks = f", {found.specks_removed} speck(s) dropped" if found.specks_removed else ""
-    steps.append(Step("Isolate the strokes", f"paper brightness estimated in {found.window_px}-pixel windows, so shadows "
-                      f"and uneven light drop out; ink kept above {found.threshold:.2f}{specks}; cropped to "
-                      f"{found.mask.shape[1]}x{found.mask.shape[0]} pixels", _thumbnail(found.ink)))
+    steps.append(Step("Isolate the strokes", f"paper brightness estimated in {found.window_px}-pixel windows, so "
+                                             "shadows and uneven light drop out; ink kept above "
+                                             f"{found.threshold:.2f}{specks}; cropped to "
+                                             f"{found.mask.shape[1]}x{found.mask.shape[0]} pixels",
+                      _thumbnail(found.ink)))
     box_h, box_w = max(1, round(height * MNIST_BOX)), max(1, round(width * MNIST_BOX))
     target = strokes.MNIST_STROKE_PX * height / 28  # in model pixels
     rows, cols = found.mask.shape
     # Solve for the width t (working pixels) that is `target` once the redrawn digit (centre line + t) fits the box.
-    redraw_px = max(1.0, target * (rows - found.width_px) / (box_h - target), target * (cols - found.width_px) / (box_w - target))
+    redraw_px = max(1.0, target * (rows - found.width_px) / (box_h - target),
+                    target * (cols - found.width_px) / (box_w - target))
     drawn = strokes.redraw(found.mask, redraw_px)
     ink_rows, ink_cols = np.flatnonzero(drawn.any(axis=1)), np.flatnonzero(drawn.any(axis=0))
     drawn = drawn[ink_rows[0]:ink_rows[-1] + 1, ink_cols[0]:ink_cols[-1] + 1]
@@ -260,7 +266,8 @@ def prepare_image(image: Image.Image, image_shape: tuple[int, int, int], notes: 
         if orientation is None:
             orientation = image.getexif().get(ORIENTATION)
         upright = _orient(image, orientation if isinstance(orientation, int) else None, steps, notes)
-        steps.insert(0, Step("As uploaded", " ".join(notes) or f"{image.width}x{image.height} {image.mode}", _thumbnail(original)))
+        steps.insert(0, Step("As uploaded", " ".join(notes) or f"{image.width}x{image.height} {image.mode}",
+                             _thumbnail(original)))
         pixels, why = to_float(upright, channels)
     except (OSError, ValueError, SyntaxError, MemoryError) as error:
         raise ImageInputError(f"The image could not be converted ({error}).") from None

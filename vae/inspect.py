@@ -85,7 +85,8 @@ def reconstruct(model: VAE, images: torch.Tensor, samples: int = 3, seed: int = 
     return Reconstructions(
         originals=images.cpu(), mean=mean.cpu(),
         samples=torch.stack(sampled).cpu() if sampled else torch.empty(shape),
-        mean_recon=mean_parts.recon.cpu(), sample_recon=torch.stack(sampled_recon).cpu() if sampled else torch.empty(0, len(images)),
+        mean_recon=mean_parts.recon.cpu(),
+        sample_recon=torch.stack(sampled_recon).cpu() if sampled else torch.empty(0, len(images)),
         kl=mean_parts.kl.cpu(),
     )
 

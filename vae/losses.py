@@ -45,7 +45,8 @@ class ELBOParts:
         return (self.recon + beta * self.kl).mean()
 
 
-def reconstruction_nll_per_pixel(decoded: torch.Tensor, x: torch.Tensor, likelihood: str, gaussian_sigma: float = 0.1) -> torch.Tensor:
+def reconstruction_nll_per_pixel(decoded: torch.Tensor, x: torch.Tensor, likelihood: str,
+                                 gaussian_sigma: float = 0.1) -> torch.Tensor:
     """-log p(x_i|z) of every pixel value, shaped like x (N, C, H, W), in nats.
 
     decoded holds `VAE.decode` output: Bernoulli logits, or Gaussian means with a fixed sigma.
@@ -57,7 +58,8 @@ def reconstruction_nll_per_pixel(decoded: torch.Tensor, x: torch.Tensor, likelih
     raise ValueError(f"unknown likelihood {likelihood!r}")
 
 
-def reconstruction_nll(decoded: torch.Tensor, x: torch.Tensor, likelihood: str, gaussian_sigma: float = 0.1) -> torch.Tensor:
+def reconstruction_nll(decoded: torch.Tensor, x: torch.Tensor, likelihood: str,
+                       gaussian_sigma: float = 0.1) -> torch.Tensor:
     """-log p(x|z) per image, (N,), in nats, summed over pixels (see reconstruction_nll_per_pixel)."""
     return reconstruction_nll_per_pixel(decoded, x, likelihood, gaussian_sigma).flatten(1).sum(1)
 

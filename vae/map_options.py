@@ -66,10 +66,12 @@ def why_not(method: str, points: int, latent_dim: int, distinct: int) -> str | N
     if distinct < 2:
         return "every image has the same code, so there is nothing to spread out"
     if method == "umap" and points <= UMAP_NEIGHBOURS + 1:
-        return f"it links each image to its {UMAP_NEIGHBOURS} nearest, so it needs at least {UMAP_NEIGHBOURS + 2} images; this data set has {points}"
+        return (f"it links each image to its {UMAP_NEIGHBOURS} nearest, so it needs at least {UMAP_NEIGHBOURS + 2} "
+                f"images; this data set has {points}")
     if method == "tsne" and tsne_perplexity(points) < TSNE_MIN_PERPLEXITY:
         least = int(3 * TSNE_MIN_PERPLEXITY + 1)
-        return f"it needs at least {least} images for a perplexity of {TSNE_MIN_PERPLEXITY:g}; this data set has {points}"
+        return (f"it needs at least {least} images for a perplexity of {TSNE_MIN_PERPLEXITY:g}; this data set has "
+                f"{points}")
     return None
 
 

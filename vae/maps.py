@@ -82,8 +82,8 @@ def latent_map_figure(coords: np.ndarray, ids: np.ndarray, labels: np.ndarray, l
         name, values = colour_scale
         figure.add_trace(go.Scattergl(
             x=coords[:, 0], y=coords[:, 1], mode="markers", name=name, showlegend=False,
-            marker=dict(size=5, color=values, colorscale="Viridis", opacity=0.8, colorbar=dict(title=name, thickness=14)),
-            customdata=np.column_stack([ids, values]),
+            marker=dict(size=5, color=values, colorscale="Viridis", opacity=0.8,
+                        colorbar=dict(title=name, thickness=14)), customdata=np.column_stack([ids, values]),
             hovertemplate=f"{name} %{{customdata[1]:.3g}}<br>image #%{{customdata[0]}}<extra></extra>",
         ))
     present = np.unique(labels) if colour_scale is None else []
@@ -179,8 +179,8 @@ def manifold_figure(model: VAE, x_range: tuple[float, float], y_range: tuple[flo
     bottom, top = y_range[0] - step_y / 2, y_range[1] + step_y / 2
     figure = go.Figure(go.Scatter(x=[left, right], y=[bottom, top], mode="markers", marker=dict(opacity=0),
                                   hoverinfo="skip", showlegend=False))
-    figure.add_layout_image(dict(source=picture, xref="x", yref="y", x=left, y=top, sizex=right - left, sizey=top - bottom,
-                                 sizing="stretch", layer="below"))
+    figure.add_layout_image(dict(source=picture, xref="x", yref="y", x=left, y=top, sizex=right - left,
+                                 sizey=top - bottom, sizing="stretch", layer="below"))
     figure.add_traces(prior_circle_traces())
     # The picture fills exactly these ranges at one scale: the plot area shrinks to fit (constrain="domain").
     # With plotly's default the ranges grow instead, and after the window is resized narrower and back

@@ -19,7 +19,8 @@ class DiagonalGaussian(Normal):
     KL to the prior N(0, I) per dimension.
     """
 
-    def sample(self, sample_shape: torch.Size | tuple = torch.Size(), generator: torch.Generator | None = None) -> torch.Tensor:
+    def sample(self, sample_shape: torch.Size | tuple = torch.Size(),
+               generator: torch.Generator | None = None) -> torch.Tensor:
         """z = mu + sigma * eps with eps ~ N(0, I) from `generator`: (*sample_shape, N, D).
 
         The reparameterisation trick (Kingma & Welling 2014, eq. 4): z is a differentiable function of
@@ -37,7 +38,8 @@ class DiagonalGaussian(Normal):
         eps = torch.randn(self._extended_shape(sample_shape), generator=generator, device=self.mean.device)
         return self.mean + self.stddev * eps, eps
 
-    def rsample(self, sample_shape: torch.Size | tuple = torch.Size(), generator: torch.Generator | None = None) -> torch.Tensor:
+    def rsample(self, sample_shape: torch.Size | tuple = torch.Size(),
+                generator: torch.Generator | None = None) -> torch.Tensor:
         """The same draw as `sample` (torch's name for a reparameterised sample)."""
         return self.sample(sample_shape, generator)
 

@@ -33,7 +33,8 @@ def copy_shipped_checkpoints(target: Path, with_maps: bool = False, only: tuple[
     target.mkdir(parents=True, exist_ok=True)
     for folder in SHIPPED.iterdir():
         if folder.is_dir() and not folder.name.startswith(".") and (not only or folder.name in only):
-            shutil.copytree(folder, target / folder.name, ignore=None if with_maps else shutil.ignore_patterns("projections"))
+            shutil.copytree(folder, target / folder.name,
+                            ignore=None if with_maps else shutil.ignore_patterns("projections"))
     return target
 
 

@@ -27,12 +27,14 @@ class JobLimitError(RuntimeError):
 
 def _saver(jobs: Iterable[Job], root: Path, name: str) -> Job | None:
     """The run that last saved checkpoint `name` under `root`, if one of these did."""
-    savers = [job for job in jobs if job.root.resolve() == root.resolve() and job.name == name and job.view().checkpoint is not None]
+    savers = [job for job in jobs if job.root.resolve() == root.resolve() and job.name == name
+              and job.view().checkpoint is not None]
     return max(savers, key=lambda job: job.created) if savers else None
 
 
 def may_replace(jobs: Iterable[Job], root: str | Path, name: str, owner: str | None, teacher: bool) -> bool:
-    """Whether `owner` may overwrite checkpoint `name`: the teacher always; a student only a model their own run saved."""
+    """Whether `owner` may overwrite checkpoint `name`: the teacher always; a student only a model their own run
+    saved."""
     if teacher:
         return True
     saver = _saver(jobs, Path(root), name)
@@ -86,9 +88,11 @@ def check_submission(jobs: list[Job], root: Path, name: str, owner: str, teacher
         mine.discard(group)  # the next run of a sweep already counted
     if len(mine) >= limits.max_runs_per_session:
         raise JobLimitError(f"You already have {len(mine)} run{'s' if len(mine) != 1 else ''} queued or running "
-                            f"(this server allows {limits.max_runs_per_session} at a time): stop it or wait for it to end.")
+                            f"(this server allows {limits.max_runs_per_session} "
+                            "at a time): stop it or wait for it to end.")
     if sum(job.status == QUEUED for job in jobs) >= limits.max_queue:
-        raise JobLimitError(f"The server's queue is full ({limits.max_queue} runs waiting): try again when a run has ended.")
+        raise JobLimitError(f"The server's queue is full ({limits.max_queue} "
+                            "runs waiting): try again when a run has ended.")
     used = sum(size for _, size in student_models(jobs))
     if used >= limits.student_quota_bytes:
         raise JobLimitError(f"The space for students' models on this server is full ({used / 2**20:,.0f} MB of "

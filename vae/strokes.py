@@ -30,7 +30,8 @@ MNIST_STROKE_PX = 3.0
 MIN_CONTRAST = 0.12  # ink must be this much darker (as a fraction) than the paper around it
 SPECK_FRACTION = 0.05  # marks under 5% of the largest mark's area are dust, not digit
 MIN_EXTENT_PX = 8  # a mark shorter than this at the working size cannot be read
-MIN_LENGTH_PER_WIDTH = 3.0  # a digit is several strokes long (MNIST: 4.8 for its thickest tenth); a dot is as long as it is wide
+# A digit is several strokes long (MNIST: 4.8 for its thickest tenth); a dot is as long as it is wide.
+MIN_LENGTH_PER_WIDTH = 3.0
 MAX_MARKS = 3  # MNIST: 97.6% of digits are one mark, 99.5% at most 2
 WIDEST_STROKE_PER_WINDOW = 0.75  # a stroke this wide relative to the paper's window is re-estimated with a wider one
 MAX_LINE_PER_EXTENT = 5.0  # centre-line length / longer side; MNIST's largest is 3.3 (an 8): more is text or texture
@@ -95,7 +96,8 @@ def stroke_width(mask: np.ndarray, skeleton: np.ndarray | None = None) -> float:
 
 
 def _ink(paper: np.ndarray, window: int):
-    """Ink (H, W), its threshold, the kept mask and its labelled marks, with paper estimated in `window`-pixel windows."""
+    """Ink (H, W), its threshold, the kept mask and its labelled marks, with paper estimated in `window`-pixel
+    windows."""
     background = local_paper(paper, window)
     # Darkness relative to the paper (light multiplies); under a tenth of full light, the difference
     # is damped instead, so black paper is not read as ink.

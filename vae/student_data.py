@@ -5,8 +5,8 @@ they are checked against limits (files, bytes, pixels), each picture is decoded 
 image decoder (`vae.datasets.decode`), and the readable ones are stored under the uploads folder,
 named by a hash of their content: `upload:<key>` is then a data set name like any other
 (`upload:<key>?size=32&color=rgb`, read by `vae.datasets.uploads`), so a model trained on it
-finds its pictures again on every page and after a restart. The layout is `folder:`'s: one subfolder per label, or a flat
-folder meaning one label.
+finds its pictures again on every page and after a restart. The layout is `folder:`'s: one subfolder per label, or
+a flat folder meaning one label.
 
 Refused with a message, before anything is stored: zip members with absolute paths or `..`,
 symlinks, encrypted members, zip bombs (declared sizes over the limit, or compressed more than
@@ -64,8 +64,9 @@ class UploadLimits:
     def from_environment(cls) -> "UploadLimits":
         """The operator's limits; a missing, unreadable or non-positive value keeps the default."""
         values = {}
-        for field, env in (("max_files", "MAX_FILES"), ("max_megabytes", "MAX_MB"), ("max_image_megapixels", "MAX_IMAGE_MPX"),
-                           ("max_total_megapixels", "MAX_TOTAL_MPX"), ("keep_hours", "KEEP_HOURS")):
+        for field, env in (("max_files", "MAX_FILES"), ("max_megabytes", "MAX_MB"),
+                           ("max_image_megapixels", "MAX_IMAGE_MPX"), ("max_total_megapixels", "MAX_TOTAL_MPX"),
+                           ("keep_hours", "KEEP_HOURS")):
             kind = float if field == "keep_hours" else int
             try:
                 value = kind(os.environ.get(f"LATENT_LAB_UPLOAD_{env}", ""))
@@ -98,7 +99,8 @@ class StudentPictures:
 
     @property
     def summary(self) -> str:
-        counts = ", ".join(f"{name} ({count})" for name, count in self.labels[:8]) + (" ..." if len(self.labels) > 8 else "")
+        counts = ", ".join(f"{name} ({count})"
+                           for name, count in self.labels[:8]) + (" ..." if len(self.labels) > 8 else "")
         return f"{self.title}: {self.images} pictures, {len(self.labels)} label(s): {counts}"
 
 
@@ -129,7 +131,8 @@ def read_zip(data: bytes, limits: UploadLimits | None = None) -> list[tuple[str,
     with archive:
         members = archive.infolist()
         if len(members) > 2 * limits.max_files + 100:
-            raise UploadError(f"The zip holds {len(members):,} entries; at most {limits.max_files:,} pictures are accepted.")
+            raise UploadError(f"The zip holds {len(members):,} entries; at most "
+                              f"{limits.max_files:,} pictures are accepted.")
         files = []
         for info in members:
             parts = _safe_parts(info.filename)
@@ -140,8 +143,9 @@ def read_zip(data: bytes, limits: UploadLimits | None = None) -> list[tuple[str,
             if info.is_dir() or not parts:
                 continue
             if info.file_size > 2**20 and info.file_size > MAX_RATIO * max(info.compress_size, 1):
-                raise UploadError(f"'{_shown(info.filename)}' unpacks {info.file_size / max(info.compress_size, 1):,.0f} times "
-                                  f"larger than it is packed; that is a zip bomb, not pictures. The upload was refused.")
+                raise UploadError(f"'{_shown(info.filename)}' unpacks "
+                                  f"{info.file_size / max(info.compress_size, 1):,.0f} times larger than it is packed; "
+                                  "that is a zip bomb, not pictures. The upload was refused.")
             files.append((info, "/".join(parts)))
         declared = sum(info.file_size for info, _ in files)
         if declared > limits.max_bytes:
@@ -155,7 +159,8 @@ def read_zip(data: bytes, limits: UploadLimits | None = None) -> list[tuple[str,
                 raise UploadError(f"'{_shown(info.filename)}' cannot be unpacked: {error}.") from None
             total += len(content)
             if len(content) > info.file_size or total > limits.max_bytes:
-                raise UploadError(f"The zip unpacks to more than its directory says ({_shown(info.filename)}); refused.")
+                raise UploadError(
+                    f"The zip unpacks to more than its directory says ({_shown(info.filename)}); refused.")
             out.append((path, content))
     return out
 
@@ -181,7 +186,8 @@ def store_upload(files: Iterable[tuple[str, bytes]], title: str, *, root: Path |
             labels, kept = _decode_into(staging, entries, notes, limits)
             key = _content_key(kept)
             picture = StudentPictures(key, _shown(title) or "pictures", tuple(labels), tuple(notes))
-            (staging / MANIFEST).write_text(json.dumps({"title": picture.title, "labels": picture.labels, "notes": notes}))
+            (staging / MANIFEST).write_text(json.dumps({"title": picture.title, "labels": picture.labels,
+                                                        "notes": notes}))
             with _folder_lock(root):
                 target = root / key
                 if target.is_dir():
@@ -190,14 +196,16 @@ def store_upload(files: Iterable[tuple[str, bytes]], title: str, *, root: Path |
                     os.rename(staging, target)
             prune_unused(root, limits.keep_hours * 3600, in_use)
         except OSError as error:  # a full or read-only disk: the student is told, nothing half-stored stays
-            raise UploadError(f"The server could not store the pictures ({error.strerror or error}); tell your teacher.") from None
+            raise UploadError(
+                f"The server could not store the pictures ({error.strerror or error}); tell your teacher.") from None
         finally:
             if staging is not None:
                 shutil.rmtree(staging, ignore_errors=True)
     return picture
 
 
-def _pictures_by_label(files, title: str, limits: UploadLimits) -> tuple[dict[str, list[tuple[str, bytes]]], str, list[str]]:
+def _pictures_by_label(files, title: str,
+                       limits: UploadLimits) -> tuple[dict[str, list[tuple[str, bytes]]], str, list[str]]:
     extensions = image_extensions()
     pictures, notes, skipped, total_bytes = [], [], [], 0
     for name, content in files:
@@ -212,10 +220,11 @@ def _pictures_by_label(files, title: str, limits: UploadLimits) -> tuple[dict[st
         if len(pictures) > limits.max_files:
             raise UploadError(f"More than {limits.max_files:,} pictures; upload at most {limits.max_files:,} at once.")
         if total_bytes > limits.max_bytes:
-            raise UploadError(f"The pictures come to more than {limits.max_megabytes} MB; that is the limit for one upload.")
+            raise UploadError(f"The pictures come to more than {limits.max_megabytes} "
+                              "MB; that is the limit for one upload.")
     if skipped:
-        notes.append(f"{len(skipped)} file(s) that are not pictures were left out: {', '.join(map(_shown, skipped[:5]))}"
-                     + (" ..." if len(skipped) > 5 else "") + ".")
+        notes.append(f"{len(skipped)} file(s) that are not pictures were left out: "
+                     f"{', '.join(map(_shown, skipped[:5]))}" + (" ..." if len(skipped) > 5 else "") + ".")
     if not pictures:
         raise UploadError(f"No pictures found (looked for {', '.join(extensions)}).")
     while len({tuple(parts[:1]) for parts, _ in pictures}) == 1 and all(len(parts) > 1 for parts, _ in pictures):
@@ -225,7 +234,8 @@ def _pictures_by_label(files, title: str, limits: UploadLimits) -> tuple[dict[st
     flat = [(parts, content) for parts, content in pictures if len(parts) == 1]
     nested = [(parts, content) for parts, content in pictures if len(parts) > 1]
     if nested and flat:
-        notes.append(f"{len(flat)} picture(s) directly in the folder were left out: with label subfolders, pictures belong inside them.")
+        notes.append(f"{len(flat)} picture(s) directly in the folder were left "
+                     "out: with label subfolders, pictures belong inside them.")
     for parts, content in nested or flat:
         label = _label_name(parts[0] if nested else title)
         by_label.setdefault(label, []).append(("/".join(parts), content))
@@ -237,7 +247,8 @@ def _label_name(text: str) -> str:
     return clean if clean and not clean.startswith(".") else f"label {clean}".strip()
 
 
-def _decode_into(staging: Path, by_label: dict, notes: list[str], limits: UploadLimits) -> tuple[list[tuple[str, int]], list]:
+def _decode_into(staging: Path, by_label: dict, notes: list[str],
+                 limits: UploadLimits) -> tuple[list[tuple[str, int]], list]:
     """Write each picture under staging/<label>/ and decode it once; drop (and note) those that fail."""
     from PIL import Image
 
@@ -257,8 +268,8 @@ def _decode_into(staging: Path, by_label: dict, notes: list[str], limits: Upload
                                       f"{limits.max_image_megapixels} million per picture.")
                 total_pixels += pixels
                 if total_pixels > limits.max_total_megapixels * 1_000_000:
-                    raise UploadError(f"The pictures hold more than {limits.max_total_megapixels} million pixels together; "
-                                      f"upload fewer or smaller ones.")
+                    raise UploadError(f"The pictures hold more than {limits.max_total_megapixels} million pixels "
+                                      "together; upload fewer or smaller ones.")
                 decode_image(file, 28, 1)
             except UploadError:
                 raise
@@ -276,7 +287,8 @@ def _decode_into(staging: Path, by_label: dict, notes: list[str], limits: Upload
         notes.insert(0, f"{len(unreadable)} file(s) could not be read as pictures and were left out: "
                         f"{', '.join(map(_shown, unreadable[:5]))}" + (" ..." if len(unreadable) > 5 else "") + ".")
     if sum(count for _, count in labels) < 2:
-        raise UploadError("At least 2 readable pictures are needed to train on." + (f" {notes[0]}" if unreadable else ""))
+        raise UploadError("At least 2 readable pictures are needed to train on."
+                          + (f" {notes[0]}" if unreadable else ""))
     return labels, kept
 
 

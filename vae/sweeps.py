@@ -12,7 +12,7 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass, replace
 
-from vae.checkpoints import CheckpointError, CheckpointExistsError, checkpoint_path, validate_name
+from vae.checkpoints import CheckpointError, checkpoint_path, validate_name
 from vae.hyperparameters import HYPERPARAMETERS
 
 SETTINGS = {"beta": "β (weight of KL)", "latent_dim": "latent size", "likelihood": "likelihood"}
@@ -40,8 +40,10 @@ def parse_values(setting: str, text: str) -> list:
             if declared.choices:
                 allowed = " or ".join(declared.choices)
             else:
-                allowed = f"{'numbers' if declared.kind is float else 'whole numbers'} from {declared.low:g} to {declared.high:g}"
-            raise SweepError(f"'{part}' is not a {SETTINGS[setting]} value: use {allowed}, separated by commas.") from None
+                allowed = (f"{'numbers' if declared.kind is float else 'whole numbers'} from {declared.low:g} to "
+                           f"{declared.high:g}")
+            raise SweepError(
+                f"'{part}' is not a {SETTINGS[setting]} value: use {allowed}, separated by commas.") from None
         if value not in values:
             values.append(value)
     if not 2 <= len(values) <= MAX_RUNS:
@@ -50,7 +52,8 @@ def parse_values(setting: str, text: str) -> list:
 
 
 def run_name(base: str, setting: str, value) -> str:
-    """The checkpoint name of one run: base + "-beta4", "-beta0p5", "-z10" or "-gaussian" (a '.' is not allowed in names)."""
+    """The checkpoint name of one run: base + "-beta4", "-beta0p5", "-z10" or "-gaussian" (a '.' is not allowed in
+    names)."""
     if setting == "beta":
         suffix = "beta" + f"{value:g}".replace(".", "p").replace("+", "")
     elif setting == "latent_dim":
@@ -98,14 +101,16 @@ def submit_sweep(manager, base: str, model: dict, train_config, setting: str, va
     if not overwrite:
         taken = [run.name for run in runs if checkpoint_path(root, run.name).exists()]
         if taken:
-            raise SweepError(f"Checkpoints named {', '.join(taken)} already exist; choose another base name or confirm replacing them.")
+            raise SweepError(f"Checkpoints named {', '.join(taken)} already exist; "
+                             "choose another base name or confirm replacing them.")
     group = f"{base}:{secrets.token_hex(3)}"  # unique, though a later sweep may reuse the base name
     queued = []
     try:
         for run in runs:
-            queued.append(manager.submit(run.name, run.model, run.train_config, root=root, overwrite=overwrite, group=group,
-                                         **rules))
-    except (CheckpointError, PermissionError, RuntimeError) as error:  # a name taken meanwhile, a limit, a model not ours
+            queued.append(manager.submit(run.name, run.model, run.train_config, root=root, overwrite=overwrite,
+                                         group=group, **rules))
+    except (CheckpointError, PermissionError, RuntimeError) as error:
+        # a name taken meanwhile, a limit, a model not ours
         for job in queued:
             manager.stop(job.id)
         raise SweepError(str(error)) from None

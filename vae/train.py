@@ -141,7 +141,8 @@ def preview_indices(labels: torch.Tensor | None, count: int, size: int) -> list[
 
 def non_finite_weights(model: VAE) -> list[str]:
     """Names of the model's tensors holding a NaN or an infinity (empty when every weight is finite)."""
-    return [name for name, value in model.state_dict().items() if value.is_floating_point() and not torch.isfinite(value).all()]
+    return [name for name, value in model.state_dict().items() if value.is_floating_point()
+            and not torch.isfinite(value).all()]
 
 
 def _finite(value) -> bool:
@@ -173,7 +174,8 @@ def train(model_config: ModelConfig, train_config: TrainConfig, *, dataset: Data
     device = resolve_device(train_config.device)
     dataset = dataset or load_dataset(train_config.dataset, train_config.data_dir)
     if tuple(model_config.image_shape) != tuple(dataset.image_shape):
-        raise ModelConfigError(f"The model expects images {model_config.image_shape}, the data set has {dataset.image_shape}.")
+        raise ModelConfigError(f"The model expects images {model_config.image_shape}, "
+                               f"the data set has {dataset.image_shape}.")
     torch.manual_seed(train_config.seed)
     model = build_model(model_config, device)
     model.start_output_at_mean(dataset.train_images)
@@ -212,8 +214,9 @@ def train(model_config: ModelConfig, train_config: TrainConfig, *, dataset: Data
             loss = parts.loss(beta)
             if not torch.isfinite(loss):
                 status = "nan"
-                message = (f"The loss became {float(loss.detach())} at epoch {epoch}, step {step}; training was refused from there. "
-                           f"Kept the weights of the last complete epoch ({len(history)}). Try a smaller learning rate.")
+                message = (f"The loss became {float(loss.detach())} at epoch {epoch}, step {step}; training was "
+                           f"refused from there. Kept the weights of the last complete epoch ({len(history)}). Try a "
+                           "smaller learning rate.")
                 break
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -262,7 +265,8 @@ def train(model_config: ModelConfig, train_config: TrainConfig, *, dataset: Data
     return TrainResult(model, history, status, message, device=str(device), seconds=time.perf_counter() - started)
 
 
-def checkpoint_story(model_config: ModelConfig, train_config: TrainConfig, dataset: Dataset, result: TrainResult) -> dict:
+def checkpoint_story(model_config: ModelConfig, train_config: TrainConfig, dataset: Dataset,
+                     result: TrainResult) -> dict:
     """The keyword arguments save_checkpoint needs to record this run."""
     return {
         "dataset": {"name": dataset.name, "image_shape": list(dataset.image_shape),

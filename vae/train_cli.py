@@ -44,13 +44,16 @@ def add_option(parser: argparse.ArgumentParser, setting: Hyperparameter) -> None
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m vae.train", description="Train a VAE and save it as a checkpoint folder.")
-    parser.add_argument("--dataset", default=DEFAULT_DATASET, help=f"one of {', '.join(dataset_names())} (default {DEFAULT_DATASET})")
+    parser = argparse.ArgumentParser(prog="python -m vae.train",
+                                     description="Train a VAE and save it as a checkpoint folder.")
+    parser.add_argument("--dataset", default=DEFAULT_DATASET,
+                        help=f"one of {', '.join(dataset_names())} (default {DEFAULT_DATASET})")
     parser.add_argument("--data-dir", default=None, help="folder for downloadable data sets")
     for name in (*MODEL_OPTIONS, *loop.TRAINING_SETTINGS):
         add_option(parser, HYPERPARAMETERS[name])
     parser.add_argument("--device", default="auto", help="auto (cuda, then mps, then cpu), cpu, cuda, cuda:N or mps")
-    parser.add_argument("--out", required=True, type=Path, help="checkpoint folder to write (its name: letters, digits, - and _)")
+    parser.add_argument("--out", required=True, type=Path,
+                        help="checkpoint folder to write (its name: letters, digits, - and _)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing checkpoint folder")
     return parser
 
@@ -69,8 +72,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.out.exists() and not args.overwrite:
         parser.error(f"{args.out} already exists; pass --overwrite to replace it")
     try:
-        train_config = TrainConfig(dataset=args.dataset, data_dir=args.data_dir, epochs=args.epochs, batch_size=args.batch_size,
-                                   lr=args.lr, beta=args.beta, warmup_epochs=args.warmup_epochs, seed=args.seed, device=args.device)
+        train_config = TrainConfig(dataset=args.dataset, data_dir=args.data_dir, epochs=args.epochs,
+                                   batch_size=args.batch_size, lr=args.lr, beta=args.beta,
+                                   warmup_epochs=args.warmup_epochs, seed=args.seed, device=args.device)
         resolve_device(args.device)
     except (TrainConfigError, DeviceError) as error:
         parser.error(str(error))
@@ -94,15 +98,18 @@ def main(argv: list[str] | None = None) -> int:
     # Ctrl-C stops between steps and the last complete epoch is saved; the old handler comes back after.
     in_main_thread = threading.current_thread() is threading.main_thread()
     previous_handler = signal.signal(signal.SIGINT, lambda *_: stop.set()) if in_main_thread else None
-    bar = tqdm(total=args.epochs * math.ceil(len(dataset.train_images) / args.batch_size), unit="step", dynamic_ncols=True)
+    bar = tqdm(total=args.epochs * math.ceil(len(dataset.train_images) / args.batch_size), unit="step",
+               dynamic_ncols=True)
 
     def on_event(event: TrainEvent) -> None:
         if isinstance(event, StepEvent):
             bar.update(1)
-            bar.set_postfix(epoch=event.epoch, loss=f"{event.total:.1f}", img_s=f"{event.images_per_second:.0f}", refresh=False)
+            bar.set_postfix(epoch=event.epoch, loss=f"{event.total:.1f}", img_s=f"{event.images_per_second:.0f}",
+                            refresh=False)
         else:
             test = EpochRecord.from_dict(event.record).test
-            bar.write(f"epoch {event.epoch:3d}  test recon {test.recon:8.2f}  kl {test.kl:7.2f}  -ELBO {test.total:8.2f} nats/image")
+            bar.write(f"epoch {event.epoch:3d}  test recon {test.recon:8.2f}  kl {test.kl:7.2f}  -ELBO "
+                      f"{test.total:8.2f} nats/image")
 
     try:
         result = loop.train(model_config, train_config, dataset=dataset, on_event=on_event, stop=stop)
@@ -115,7 +122,8 @@ def main(argv: list[str] | None = None) -> int:
         print("No epoch completed, so no checkpoint was written.", file=sys.stderr)
         return 1
     try:
-        save_checkpoint(args.out, result.model, overwrite=args.overwrite, **checkpoint_story(model_config, train_config, dataset, result))
+        save_checkpoint(args.out, result.model, overwrite=args.overwrite,
+                        **checkpoint_story(model_config, train_config, dataset, result))
     except CheckpointError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

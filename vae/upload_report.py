@@ -28,7 +28,8 @@ class UploadReport:
     recon_nats: float
     kl_nats: float
     neg_elbo: float  # the posterior mean decoded: a score, not a bound
-    neg_iwae: float  # -IWAE_K: an estimate of -log p(x) from above (a lower bound on log p(x)), what typicality ranks by
+    # -IWAE_K: an estimate of -log p(x) from above (a lower bound on log p(x)), what typicality ranks by
+    neg_iwae: float
     iwae_k: int
     less_typical_than: float  # % of test images with a better (lower) -IWAE_K
     neighbour_ids: np.ndarray  # (k,) global map ids, nearest first
@@ -62,7 +63,8 @@ def describe(store: ProjectionStore, x: torch.Tensor, projection: Projection | N
     neg_iwae = float(-iwae(model, x, TYPICALITY_K).bound[0])
     return UploadReport(
         reconstruction=model.decode_images(parts.z), mu=mu, sigma=posterior.stddev[0].numpy().astype(np.float32),
-        recon_nats=float(parts.recon[0]), kl_nats=float(parts.kl[0]), neg_elbo=neg_elbo, neg_iwae=neg_iwae, iwae_k=TYPICALITY_K,
+        recon_nats=float(parts.recon[0]), kl_nats=float(parts.kl[0]), neg_elbo=neg_elbo, neg_iwae=neg_iwae,
+        iwae_k=TYPICALITY_K,
         less_typical_than=typicality_percentile(neg_iwae, iwae_of_test_split(model, store.dataset.test_images)),
         neighbour_ids=ids[0], neighbour_distances=distances[0],
         placed=store.place(projection, mu[None]) if projection is not None else None,

@@ -6,7 +6,8 @@ import ui
 import ui_scores
 from vae import compare_charts as charts
 from vae.checkpoints import CheckpointError
-from vae.compare import MAX_MODELS, MIN_MODELS, ComparedModel, comparability, reconstruction_grid, traverse, traversal_values
+from vae.compare import (MAX_MODELS, MIN_MODELS, ComparedModel, comparability, reconstruction_grid, traverse,
+                         traversal_values)
 from vae.datasets import DataError
 from vae.disentangle import MIG_DEFINITION
 from vae.history import final_numbers, is_collapsed, last_kl_per_dim
@@ -73,9 +74,10 @@ rows = []
 for model, _, _, _ in loaded:
     numbers = final_numbers(model.history)
     kl = last_kl_per_dim(model.history)
-    rows.append({"model": model.name, "data set": model.dataset, "arch": model.arch, "z": model.latent_dim, "β": model.beta,
-                 "likelihood": model.likelihood, "epochs": len(model.history),
-                 "test recon": round(numbers.recon, 2) if numbers else None, "test KL": round(numbers.kl, 2) if numbers else None,
+    rows.append({"model": model.name, "data set": model.dataset, "arch": model.arch, "z": model.latent_dim,
+                 "β": model.beta, "likelihood": model.likelihood, "epochs": len(model.history),
+                 "test recon": round(numbers.recon, 2) if numbers else None,
+                 "test KL": round(numbers.kl, 2) if numbers else None,
                  "test −ELBO": round(numbers.recon + numbers.kl, 2) if numbers else None,
                  "active dims": sum(not is_collapsed(v) for v in kl) if kl else None,
                  "MIG": round(scores[model.name].mig, 3) if model.name in scores else None})
@@ -90,7 +92,8 @@ st.write(
     "Alemi et al. (2018, *Fixing a Broken ELBO*) read every VAE as a point here: the **rate** (KL, nats the code "
     "carries about the image) across, the **distortion** (reconstruction term) up. The −ELBO is their sum, so every "
     "dashed line is one −ELBO, and models on the same line are equally good density models. A larger β slides a "
-    "model up and to the left: a cheaper code, a blurrier redraw. Each faint trail is the model's path through its epochs."
+    "model up and to the left: a cheaper code, a blurrier redraw. "
+    "Each faint trail is the model's path through its epochs."
 )
 st.plotly_chart(charts.rate_distortion_figure(models), key="compare_plane")
 
@@ -105,18 +108,20 @@ for dataset_name, (dataset, members) in by_dataset.items():
     grid = reconstruction_grid([checkpoint.model for _, _, checkpoint in members], images)
     picture = image_grid(grid, columns=len(indices), width=len(indices) * 84)
     st.plotly_chart(charts.image_grid_figure(picture, [f"{dataset_name} test"] + [m.name for m, _, _ in members],
-                                             [f"#{i}" for i in indices], row_colours=["#333"] + [c for _, c, _ in members], cell=68),
+                                             [f"#{i}" for i in indices],
+                                             row_colours=["#333"] + [c for _, c, _ in members], cell=68),
                     key=f"compare_recon_{dataset_name}")
-st.caption("Top row: test images (chosen at random, seed 0). Below: each model's reconstruction from the posterior mean.")
+st.caption("Top row: test images (chosen at random, seed 0). Below: "
+           "each model's reconstruction from the posterior mean.")
 
 st.subheader("KL per latent dimension")
-st.write("How many nats each dimension z1, z2, … carries about an image on the test set, at the last epoch. Faint bars are "
-         "dimensions that have collapsed onto the prior (below the dotted line): the decoder ignores them.")
+st.write("How many nats each dimension z1, z2, … carries about an image on the test set, at the last epoch. Faint bars "
+         "are dimensions that have collapsed onto the prior (below the dotted line): the decoder ignores them.")
 st.plotly_chart(charts.kl_per_dim_comparison(models), key="compare_kl")
 
 st.subheader("Latent traversals")
-st.write("One row per active dimension (most KL first); across, that dimension goes from −3 to +3 prior standard deviations "
-         "while the others stay put. A disentangled model changes one property of the picture per row.")
+st.write("One row per active dimension (most KL first); across, that dimension goes from −3 to +3 prior standard "
+         "deviations while the others stay put. A disentangled model changes one property of the picture per row.")
 left, right = st.columns(2)
 start = left.radio("The other dimensions stay at", ["a test image's posterior mean", "0, the centre of the prior"],
                    key="compare_base", horizontal=True)
@@ -129,22 +134,24 @@ for position, (model, colour, checkpoint, dataset) in enumerate(loaded):
     if start == "a test image's posterior mean" and dataset is not None:
         base = dataset.test_images[int(image_number) % len(dataset.test_images)]
     score = scores.get(model.name)
-    traversal = traverse(checkpoint.model, model.history, base, factor_of=score.factor_of if score is not None else None)
+    traversal = traverse(checkpoint.model, model.history, base,
+                         factor_of=score.factor_of if score is not None else None)
     with columns[position % 2]:
         if traversal.images is None:
             st.info(f"{model.name}: every dimension has collapsed onto the prior; there is nothing to traverse.")
             continue
         picture = image_grid(traversal.images, columns=len(values), width=len(values) * 64)
         st.plotly_chart(charts.image_grid_figure(picture, traversal.row_labels, [f"{v:+g}" for v in values],
-                                                 title=model.label, title_colour=colour, cell=52), key=f"compare_traversal_{position}")
+                                                 title=model.label, title_colour=colour, cell=52),
+                        key=f"compare_traversal_{position}")
 if scores:
-    st.caption("Each row also names the ground-truth factor that dimension knows most about, and the share of that factor's "
-               "entropy it explains.")
+    st.caption("Each row also names the ground-truth factor that dimension knows most about, and the share of that "
+               "factor's entropy it explains.")
 
 if scores:
     st.subheader("Disentanglement against the ground truth")
-    st.write("Each cell: the mutual information between a factor of the data set and a dimension's posterior mean (both "
-             "binned), as a share of the factor's entropy. " + MIG_DEFINITION)
+    st.write("Each cell: the mutual information between a factor of the data set and a dimension's posterior mean "
+             "(both binned), as a share of the factor's entropy. " + MIG_DEFINITION)
     columns = st.columns(2)
     for position, (model, colour, _, _) in enumerate((m, c, k, d) for m, c, k, d in loaded if m.name in scores):
         score = scores[model.name]

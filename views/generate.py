@@ -37,7 +37,8 @@ st.markdown(
 )
 collapsed = [d for d in dims if d.unused]
 if collapsed:
-    st.caption(f"{len(collapsed)} of {latent_dim} dimensions have collapsed: " + ", ".join(d.name for d in collapsed) + ".")
+    st.caption(f"{len(collapsed)} of {latent_dim} dimensions have collapsed: " + ", ".join(d.name for d in collapsed)
+               + ".")
 
 @st.fragment  # moving the pad reruns only this section, not the sample grid and strips below
 def pad_section() -> None:
@@ -52,7 +53,8 @@ def pad_section() -> None:
         across, up = generate.default_pair(dims)
         handed = take_handed_axes(checkpoint.name, latent_dim)  # a code from the map: its x and y axes
         if handed:
-            st.session_state[f"pad_x_{checkpoint.name}_z{latent_dim}"], st.session_state[f"pad_y_{checkpoint.name}_z{latent_dim}"] = handed
+            (st.session_state[f"pad_x_{checkpoint.name}_z{latent_dim}"],
+             st.session_state[f"pad_y_{checkpoint.name}_z{latent_dim}"]) = handed
         pad_x = controls[1].selectbox("Pad across", order, index=order.index(across), format_func=dimension_name,
                                       key=f"pad_x_{checkpoint.name}_z{latent_dim}")
         pad_y = controls[2].selectbox("Pad up", order, index=order.index(up), format_func=dimension_name,
@@ -68,14 +70,17 @@ def pad_section() -> None:
                                            key="pad_image_index")
         ui.show_images(test_images[image_index:image_index + 1], width=84)
         if pick[1].button("Start the pad here", key="pad_from_image"):
-            move_pad(checkpoint.name, generate.posterior_means(model, test_images[image_index:image_index + 1])[0].tolist())
+            move_pad(checkpoint.name,
+                     generate.posterior_means(model, test_images[image_index:image_index + 1])[0].tolist())
 
     start = pad_start(checkpoint.name, latent_dim)
-    result = latent_pad(generate.browser_decoder(model), [by_index[i] for i in shown], start.z, start.token, pad_dims, key="generate-pad")
+    result = latent_pad(generate.browser_decoder(model), [by_index[i] for i in shown], start.z, start.token, pad_dims,
+                        key="generate-pad")
     settled = record_settled(checkpoint.name, result.z)
 
     if settled is None:
-        st.caption("Release a slider or the pad (or press Reset / Random) and the code comes back here, with its image to download.")
+        st.caption("Release a slider or the pad (or press Reset / Random) and "
+                   "the code comes back here, with its image to download.")
     else:
         image = generate.decode(model, settled)[0]
         left, right = st.columns([1, 4])
@@ -122,7 +127,8 @@ def pick_end(label: str, key: str, default_index: int):
             st.info("Upload an image (PNG, JPEG, GIF, BMP, WebP or TIFF).")
             return None
         try:
-            prepared_files = st.session_state.setdefault("upload_prepared", PreparedUploads())  # decoded once per session
+            # decoded once per session
+            prepared_files = st.session_state.setdefault("upload_prepared", PreparedUploads())
             chosen = prepared_files.prepare(upload.getvalue(), model.config.image_shape, upload.name,
                                             recipe_for(checkpoint.dataset_name, model.config.image_shape)).x
         except ImageInputError as error:
@@ -140,7 +146,8 @@ with end_columns[1]:
     second = pick_end("Second", "interp_b", default_second)
 options = st.columns([1, 2])
 steps = options[0].slider("Frames", 3, 16, 10, key="interp_steps")
-methods = options[1].multiselect("Paths", list(generate.INTERPOLATIONS), default=list(generate.INTERPOLATIONS), key="interp_methods")
+methods = options[1].multiselect("Paths", list(generate.INTERPOLATIONS), default=list(generate.INTERPOLATIONS),
+                                 key="interp_methods")
 if first is None or second is None:
     st.stop()
 codes = generate.posterior_means(model, torch.cat([first, second]))

@@ -31,8 +31,8 @@ checkpoint = ui.selected_summary()  # its config.json is enough here: no need to
 numbers = final_numbers(read_history(checkpoint.history)) if checkpoint is not None else None
 if numbers is not None:
     st.subheader(f"The chosen model: {checkpoint.name}")
-    st.write(f"Trained on **{ui.public_dataset_name(checkpoint.dataset_name)}** for {numbers.epochs} epoch(s) with β = {checkpoint.beta:g}. "
-             "On its test images, on average:")
+    st.write(f"Trained on **{ui.public_dataset_name(checkpoint.dataset_name)}** for {numbers.epochs} epoch(s) with β = "
+             f"{checkpoint.beta:g}. On its test images, on average:")
     st.latex(rf"\underbrace{{{numbers.elbo:.2f}}}_{{\mathrm{{ELBO}}}} \;=\; "
              rf"\underbrace{{{-numbers.recon:.2f}}}_{{-\text{{reconstruction}}}} \;-\; "
              rf"\underbrace{{{numbers.kl:.2f}}}_{{\text{{KL}}}} \quad \text{{nats per image}}")

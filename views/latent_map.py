@@ -35,7 +35,8 @@ if warmup.ready:
 elif warmup.stage == "failed":
     st.caption(f"UMAP could not be prepared: {warmup.error}. PCA and t-SNE still work.")
 elif warmup.stage == "not started":
-    st.caption("UMAP compiles itself the first time it is chosen (half a minute or more); the other projections are quick.")
+    st.caption("UMAP compiles itself the first time it is chosen (half "
+               "a minute or more); the other projections are quick.")
 else:
     st.caption(f"UMAP is compiling in the background ({warmup.stage}, {warmup.elapsed:.0f} s so far); "
                "the other projections work now.")
@@ -48,7 +49,8 @@ rows = codes.rows_of(split)
 if codes.total_images > len(codes):
     st.caption(f"Showing a seeded random {len(codes):,} of the {codes.total_images:,} images.")
 st.caption(f"{projection.note} {len(rows):,} points; "
-           + ("read from the cache beside the checkpoint." if projection.source == "disk" else f"computed in {projection.seconds:.2f} s."))
+           + ("read from the cache beside the checkpoint." if projection.source == "disk"
+              else f"computed in {projection.seconds:.2f} s."))
 if store.disk_error:
     st.caption(store.disk_error)
 
@@ -72,7 +74,8 @@ if selected is not None and not 0 <= selected < len(codes):
 is_2d_latent = projection.method == "latent" and codes.latent_dim == 2
 ellipse = (codes.mu[selected], codes.sigma[selected]) if selected is not None and is_2d_latent else None
 
-factors = factors_of_rows(dataset, codes.split, codes.index)  # ground truth that travels with the data set ({} for most)
+# ground truth that travels with the data set ({} for most)
+factors = factors_of_rows(dataset, codes.split, codes.index)
 colour_by = st.radio("Colour by", ["label", *factors], horizontal=True, key="map_colour") if factors else "label"
 point_labels, label_names, colour_scale = codes.labels[rows], dataset.label_names, None
 if colour_by != "label" and is_categorical(factors[colour_by]):
@@ -84,7 +87,8 @@ elif colour_by != "label":
 map_column, side_column = st.columns([3, 2]) if is_2d_latent else (st.container(), None)
 with map_column:
     figure = maps.latent_map_figure(projection.coords[rows], rows, point_labels, label_names, projection.axis_titles,
-                                    selected=selected, prior_circles=is_2d_latent, ellipse=ellipse, colour_scale=colour_scale)
+                                    selected=selected, prior_circles=is_2d_latent, ellipse=ellipse,
+                                    colour_scale=colour_scale)
     st.plotly_chart(figure, on_select=_pick_from_chart, selection_mode="points", key=CHART, width="stretch")
     st.number_input("…or show image number", min_value=0, max_value=len(codes) - 1, value=None, step=1, key="map_pick",
                     on_change=_pick_from_number, help="Every point's number shows when you hover over it.")
@@ -94,10 +98,12 @@ if is_2d_latent:
         shown = projection.coords[rows]
         low, high = np.percentile(shown, 1, axis=0), np.percentile(shown, 99, axis=0)
         steps = st.slider("Grid size", 8, 25, 15, key="map_grid")
-        st.plotly_chart(maps.manifold_figure(store.model, (float(low[0]), float(high[0])), (float(low[1]), float(high[1])), steps),
-                        width="stretch", key="map_manifold")
-        st.caption("The circles are the prior's one and two sigma: 39% and 86% of p(z) lies inside them. Codes the data "
-                   "never uses (gaps between the clusters) decode to blurs or in-betweens: the \"holes\" of the latent space.")
+        st.plotly_chart(maps.manifold_figure(store.model, (float(low[0]), float(high[0])),
+                                             (float(low[1]), float(high[1])), steps), width="stretch",
+                        key="map_manifold")
+        st.caption("The circles are the prior's one and two sigma: 39% and 86% of p(z) lies inside them. Codes the "
+                   "data never uses (gaps between the clusters) decode to blurs or in-betweens: the \"holes\" of the "
+                   "latent space.")
 
 if selected is None:
     st.info("Click a point on the map (or type an image number) to inspect it.")
@@ -110,11 +116,13 @@ image = store.images([selected])
 reconstruction = store.reconstructions([selected])
 left, middle, right = st.columns([1, 1, 2])
 with left:
-    ui.show_images(image, [f"{split_name} image, label {markdown_literal(label_name(dataset.label_names, label))}"], width=140)
+    ui.show_images(image, [f"{split_name} image, label {markdown_literal(label_name(dataset.label_names, label))}"],
+                   width=140)
 with middle:
     ui.show_images(reconstruction, ["reconstruction (decoded mean)"], width=140)
 with right:
-    st.plotly_chart(maps.posterior_figure(codes.mu[selected], codes.sigma[selected]), width="stretch", key="map_posterior")
+    st.plotly_chart(maps.posterior_figure(codes.mu[selected], codes.sigma[selected]), width="stretch",
+                    key="map_posterior")
 mu_text = ", ".join(f"{m:+.2f}" for m in codes.mu[selected][:16])
 st.caption(f"mu = ({mu_text}{', …' if codes.latent_dim > 16 else ''}); -ELBO {codes.neg_elbo[selected]:.1f} nats.")
 

@@ -32,7 +32,8 @@ if ways[how] in ("random", "label"):
 if ways[how] == "label":
     label = right.selectbox("Label", range(len(labels)), format_func=lambda i: label_name(labels, i), key="recon_label")
 if ways[how] == "index":
-    indices = left.text_input(f"Test image numbers (0 to {len(dataset.test_images) - 1})", "0, 1, 2, 3, 4, 5", key="recon_indices")
+    indices = left.text_input(f"Test image numbers (0 to {len(dataset.test_images) - 1})", "0, 1, 2, 3, 4, 5",
+                              key="recon_indices")
 samples = right.slider("Sampled reconstructions per image", 0, 6, 3, key="recon_samples")
 
 try:

@@ -57,12 +57,14 @@ with st.expander("New run", expanded=not running):
         if offered:
             folder_path = path_column.selectbox("Image folder on this server", offered, key="train_folder",
                                                 format_func=lambda path: path.name or str(path),
-                                                help="One subfolder per label (torchvision's ImageFolder layout), or a flat folder.")
+                                                help="One subfolder per label (torchvision's "
+                                                     "ImageFolder layout), or a flat folder.")
         elif teacher:
             path_column.info("This server offers no folders (the operator sets LATENT_LAB_FOLDER_ROOTS).")
         else:
             path_column.info("Only the teacher can train on the server's folders.")
-        folder_size = size_column.selectbox("Resize to", FOLDER_SIZES, key="train_folder_size", format_func=lambda s: f"{s}×{s}")
+        folder_size = size_column.selectbox("Resize to", FOLDER_SIZES, key="train_folder_size",
+                                            format_func=lambda s: f"{s}×{s}")
         folder_colour = colour_column.selectbox("Colour", FOLDER_COLORS, key="train_folder_colour")
     elif not entry.embedded:
         st.caption("Read from the server's data folder, or downloaded into it when the server is online.")
@@ -71,11 +73,13 @@ with st.expander("New run", expanded=not running):
         left, middle, right = st.columns(3)
         # Each input is built from its declaration in vae.hyperparameters, so it offers what training accepts.
         arch = hyperparameter_input(left, "arch", key="train_arch")
-        latent_dim = hyperparameter_input(left, "latent_dim", key="train_latent", value=2)  # a map you can see, unlike the CLI's 20
+        # a map you can see, unlike the CLI's 20
+        latent_dim = hyperparameter_input(left, "latent_dim", key="train_latent", value=2)
         likelihood = hyperparameter_input(left, "likelihood", key="train_likelihood")
         beta = hyperparameter_input(middle, "beta", key="train_beta")
         warmup = hyperparameter_input(middle, "warmup_epochs", key="train_warmup")
-        epochs = hyperparameter_input(middle, "epochs", key="train_epochs", value=5)  # a first run in class takes a minute
+        # a first run in class takes a minute
+        epochs = hyperparameter_input(middle, "epochs", key="train_epochs", value=5)
         batch_size = hyperparameter_input(right, "batch_size", key="train_batch")
         lr = hyperparameter_input(right, "lr", key="train_lr")
         seed = hyperparameter_input(right, "seed", key="train_seed")
@@ -90,11 +94,14 @@ with st.expander("New run", expanded=not running):
                                      help="Shown beside your runs in the list every student sees.")
         sweep_left, sweep_right = st.columns([1, 2])
         sweep_setting = sweep_left.selectbox("Repeat this run with", ["none", *sweeps.SETTINGS], key="train_sweep",
-                                             format_func=lambda s: "(just this run)" if s == "none" else f"{sweeps.SETTINGS[s]} in …",
+                                             format_func=lambda s: ("(just this run)" if s == "none"
+                                                                    else f"{sweeps.SETTINGS[s]} in …"),
                                              help="A sweep: one run per value, named after the checkpoint name "
-                                                  "(e.g. name-beta4), queued together; Compare opens on them when they end.")
+                                                  "(e.g. name-beta4), queued together; Compare opens on them when "
+                                                  "they end.")
         sweep_text = sweep_right.text_input("… these values", key="train_sweep_values", placeholder="e.g. 1, 4, 8",
-                                            help="2 to 6 values separated by commas: β numbers, latent sizes, or bernoulli, gaussian.")
+                                            help="2 to 6 values separated by commas: β numbers, "
+                                                 "latent sizes, or bernoulli, gaussian.")
         start = st.form_submit_button("Start training", type="primary", key="train_start")
 
 if start:

@@ -71,7 +71,8 @@ for name, item in prepared:
 if projection is not None and stars:
     rows = codes.rows_of("all")
     figure = maps.latent_map_figure(projection.coords, rows, codes.labels, dataset.label_names, projection.axis_titles,
-                                    prior_circles=projection.method == "latent" and codes.latent_dim == 2, new_points=stars)
+                                    prior_circles=projection.method == "latent" and codes.latent_dim == 2,
+                                    new_points=stars)
     st.plotly_chart(figure, width="stretch", key="upload_map")
     notes = {report.placed.note for _, _, report in reports if report.placed is not None}
     for note in sorted(notes):
@@ -83,8 +84,8 @@ for index, (name, item, report) in enumerate(reports):
     for warning in item.warnings:
         st.warning(warning)
     st.caption("Preprocessing, step by step")
-    steps = [torch.from_numpy(step.image).float().permute(2, 0, 1) if step.image.ndim == 3 else torch.from_numpy(step.image).float()[None]
-             for step in item.steps]
+    steps = [torch.from_numpy(step.image).float().permute(2, 0, 1) if step.image.ndim == 3
+             else torch.from_numpy(step.image).float()[None] for step in item.steps]
     columns = st.columns(len(steps))
     for column, step, image in zip(columns, item.steps, steps):
         with column:
@@ -96,17 +97,19 @@ for index, (name, item, report) in enumerate(reports):
     with middle:
         ui.show_images(report.reconstruction, ["reconstruction"], width=140)
     with right:
-        st.plotly_chart(maps.posterior_figure(report.mu, report.sigma), width="stretch", key=f"upload_posterior_{index}")
+        st.plotly_chart(maps.posterior_figure(report.mu, report.sigma), width="stretch",
+                        key=f"upload_posterior_{index}")
     st.markdown(
-        f"-ELBO {report.neg_elbo:.1f} nats = reconstruction {report.recon_nats:.1f} + KL {report.kl_nats:.1f} (posterior mean "
-        f"decoded). **−log p(x) ≤ {report.neg_iwae:.1f} nats** (IWAE, K = {report.iwae_k}): "
+        f"-ELBO {report.neg_elbo:.1f} nats = reconstruction {report.recon_nats:.1f} + KL {report.kl_nats:.1f} "
+        f"(posterior mean decoded). **−log p(x) ≤ {report.neg_iwae:.1f} nats** (IWAE, K = {report.iwae_k}): "
         f"**{typicality_sentence(report.less_typical_than, noun)}** by the same estimate."
     )
     if st.button("Explain it step by step", key=f"upload_explain_{index}"):
         ui.hand_to_explain(checkpoint.name, name, item.x)
         pages.EXPLAIN.link("Open Explain with this image")
     st.caption("mu = (" + ", ".join(f"{m:+.2f}" for m in report.mu[:16]) + (", …" if len(report.mu) > 16 else "")
-               + "), sigma = (" + ", ".join(f"{s:.2f}" for s in report.sigma[:16]) + (", …" if len(report.sigma) > 16 else "") + ")")
+               + "), sigma = (" + ", ".join(f"{s:.2f}" for s in report.sigma[:16])
+               + (", …" if len(report.sigma) > 16 else "") + ")")
     neighbours = store.images(report.neighbour_ids)
     labels = [markdown_literal(label_name(dataset.label_names, codes.labels[i])) for i in report.neighbour_ids]
     st.caption("Nearest data set images in latent space")

@@ -34,7 +34,8 @@ def asset(name: str) -> str:
 # decoder registry. Registered once per process (re-registering the same name only logs a warning).
 _JS = asset("latent_pad.js")
 _weights_component = st.components.v2.component(WEIGHTS_COMPONENT, js=_JS)
-_pad_component = st.components.v2.component(PAD_COMPONENT, html=asset("latent_pad.html"), css=asset("latent_pad.css"), js=_JS)
+_pad_component = st.components.v2.component(PAD_COMPONENT, html=asset("latent_pad.html"),
+                                            css=asset("latent_pad.css"), js=_JS)
 
 
 @dataclass(frozen=True)
@@ -62,7 +63,8 @@ def latent_pad(decoder: BrowserDecoder, dims: list[LatentDimension], z: list[flo
     decoder: browser_decoder(model); dims: the sliders to show, in order (at most 16);
     z: the code the pad starts from, applied in the browser only when `token` changes (so a rerun
     never pulls a thumb back while it is being dragged); pad_dims: the two dimensions (0-based) of the 2-D
-    pad, (across, up) like a map's (x, y) (vae.generate.default_pair picks them), or None for a one-dimensional latent; key: unique per page.
+    pad, (across, up) like a map's (x, y) (vae.generate.default_pair picks them), or None for a one-dimensional
+    latent; key: unique per page.
     """
     if len(dims) > MAX_SLIDERS:
         raise ValueError(f"at most {MAX_SLIDERS} sliders at once, not {len(dims)}")
@@ -125,7 +127,8 @@ def pad_start(model_name: str, latent_dim: int) -> PadStart:
     handed = _handed_over(model_name, latent_dim)
     if not state or state["model"] != model_name or len(state["z"]) != latent_dim:
         token = (state["token"] + 1) if state else 1
-        state = {"model": model_name, "z": handed or [0.0] * latent_dim, "token": token, "settled": None, "handoff_seen": handed}
+        state = {"model": model_name, "z": handed or [0.0] * latent_dim, "token": token, "settled": None,
+                 "handoff_seen": handed}
         st.session_state[_STATE_KEY] = state
     elif handed is not None and handed != state["handoff_seen"]:
         state.update(z=handed, token=state["token"] + 1, settled=None, handoff_seen=handed)

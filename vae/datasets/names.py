@@ -59,9 +59,10 @@ def parse_folder_argument(argument: str | None) -> FolderRequest:
     for pair in query.split("&") if query else []:
         key, _, value = pair.partition("=")
         if key not in options:
-            raise DataError(f"Unknown folder option '{key}' in '?{query}' at the end of '{argument}'; the options are size "
-                            f"({', '.join(map(str, FOLDER_SIZES))}) and color ({' or '.join(FOLDER_COLORS)}). If the '?' "
-                            f"is part of the folder's name, put the options after it: folder:{argument}?size=28.")
+            raise DataError(f"Unknown folder option '{key}' in '?{query}' at the end of '{argument}'; the options are "
+                            f"size ({', '.join(map(str, FOLDER_SIZES))}) and color ({' or '.join(FOLDER_COLORS)}). If "
+                            "the '?' is part of the folder's name, put the options after it: "
+                            f"folder:{argument}?size=28.")
         if key in given:
             raise DataError(f"The folder option '{key}' is given twice in '?{query}'.")
         given.add(key)
@@ -103,7 +104,8 @@ def shown(name: str) -> str:
 
 def upload_dataset_name(key: str, size: int = 28, color: str = "gray") -> str:
     """The registry name of a stored upload, e.g. upload:<key>?size=32&color=rgb (default options left out)."""
-    options = "&".join(f"{k}={v}" for k, v in (("size", size), ("color", color)) if (k, v) not in (("size", 28), ("color", "gray")))
+    options = "&".join(f"{k}={v}" for k, v in (("size", size), ("color", color))
+                       if (k, v) not in (("size", 28), ("color", "gray")))
     return f"upload:{key}" + (f"?{options}" if options else "")
 
 
@@ -119,7 +121,8 @@ def parse_upload_argument(argument: str | None) -> tuple[str, int, str]:
     key_text, _, query = (argument or "").partition("?")
     key = key_text.strip().lower()
     if not KEY_PATTERN.fullmatch(key):
-        raise DataError(f"'upload:{shown(argument or '')}' does not name an upload; upload your pictures on the Train page.")
+        raise DataError(f"'upload:{shown(argument or '')}' does not name an "
+                        "upload; upload your pictures on the Train page.")
     options = {"size": "28", "color": "gray"}
     for pair in filter(None, query.split("&")):
         option, _, value = pair.partition("=")

@@ -132,7 +132,8 @@ def load_dataset(name: str = DEFAULT_DATASET, data_dir: str | Path | None = None
     return _load_cached(*canonical_request(name, data_dir))
 
 
-def stratified_split(labels: np.ndarray, test_per_class: Callable[[int], int], seed: int) -> tuple[np.ndarray, np.ndarray]:
+def stratified_split(labels: np.ndarray, test_per_class: Callable[[int], int],
+                     seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Seeded split keeping every class in both parts: (train indices, test indices), sorted."""
     rng = np.random.default_rng(seed)
     train, test = [], []

@@ -72,21 +72,21 @@ class TorchvisionSet:
 IDX_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
 IDX_HINT = "uncompressed IDX files: gunzip the .gz downloads"
 TORCHVISION_SETS = {
-    "mnist": TorchvisionSet("mnist", "MNIST", "MNIST", "MNIST/raw", IDX_FILES, "https://ossci-datasets.s3.amazonaws.com/mnist/",
-                            DIGIT_NAMES, IDX_HINT),
+    "mnist": TorchvisionSet("mnist", "MNIST", "MNIST", "MNIST/raw", IDX_FILES,
+                            "https://ossci-datasets.s3.amazonaws.com/mnist/", DIGIT_NAMES, IDX_HINT),
     "fashion-mnist": TorchvisionSet("fashion-mnist", "Fashion-MNIST", "FashionMNIST", "FashionMNIST/raw", IDX_FILES,
                                     "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
-                                    ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker",
-                                     "Bag", "Ankle boot"), IDX_HINT),
+                                    ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
+                                     "Sneaker", "Bag", "Ankle boot"), IDX_HINT),
     "kmnist": TorchvisionSet("kmnist", "Kuzushiji-MNIST", "KMNIST", "KMNIST/raw", IDX_FILES,
                              "http://codh.rois.ac.jp/kmnist/dataset/kmnist/",
                              ("o", "ki", "su", "tsu", "na", "ha", "ma", "ya", "re", "wo"), IDX_HINT),
     "cifar10": TorchvisionSet("cifar10", "CIFAR-10", "CIFAR10", "cifar-10-batches-py",
-                              ("data_batch_1", "data_batch_2", "data_batch_3", "data_batch_4", "data_batch_5", "test_batch",
-                               "batches.meta"),
+                              ("data_batch_1", "data_batch_2", "data_batch_3", "data_batch_4", "data_batch_5",
+                               "test_batch", "batches.meta"),
                               "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz",
-                              ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"),
-                              "the python version's files: unpack cifar-10-python.tar.gz"),
+                              ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse",
+                               "ship", "truck"), "the python version's files: unpack cifar-10-python.tar.gz"),
 }
 
 
@@ -152,7 +152,8 @@ def load_torchvision(name: str, data_dir: str | None = None) -> Dataset:
                 raise DataError(missing_files_message(spec, root, f"downloading is switched off ({OFFLINE_ENV}=1)"))
             unreachable = _reachable(_download_url(spec))
             if unreachable:
-                raise DataError(missing_files_message(spec, root, f"could not be downloaded (no network: {unreachable})"))
+                raise DataError(missing_files_message(spec, root,
+                                                      f"could not be downloaded (no network: {unreachable})"))
             try:
                 _download(spec, root)
             except DownloadStopped as error:
@@ -170,11 +171,14 @@ def load_torchvision(name: str, data_dir: str | None = None) -> Dataset:
         raise DataError(f"Cannot read {spec.title} in {folder}: permission denied ({error.filename}).") from None
     except Exception as error:  # damaged files: checksums (CIFAR-10) or whatever the IDX parser hits
         raise DataError(f"The {spec.title} files in {folder} could not be read ({type(error).__name__}: {error}). "
-                        f"They may be damaged or not the official ones: delete them to download again, or replace them.") from None
+                        "They may be damaged or not the official ones: delete them to download again, or replace "
+                        "them.") from None
     if len(train_images) == 0 or len(test_images) == 0:
         raise DataError(f"The {spec.title} files in {root / spec.folder} hold no images.")
-    if int(max(train_labels.max(), test_labels.max())) >= len(spec.label_names) or int(min(train_labels.min(), test_labels.min())) < 0:
-        raise DataError(f"The {spec.title} files in {root / spec.folder} have labels outside 0..{len(spec.label_names) - 1}.")
+    if (int(max(train_labels.max(), test_labels.max())) >= len(spec.label_names)
+            or int(min(train_labels.min(), test_labels.min())) < 0):
+        raise DataError(f"The {spec.title} files in {root / spec.folder} have labels outside "
+                        f"0..{len(spec.label_names) - 1}.")
     return Dataset(name=name, train_images=train_images, test_images=test_images, train_labels=train_labels,
                    test_labels=test_labels, label_names=spec.label_names)
 
@@ -184,8 +188,8 @@ def _register_torchvision(name: str, title: str, source: str) -> None:
 
 
 _register_torchvision("mnist", "MNIST, 70,000 digits (download)",
-                      "torchvision.datasets.MNIST; Y. LeCun, C. Cortes, C. Burges; the original site states no licence, "
-                      "it is commonly given as CC BY-SA 3.0")
+                      "torchvision.datasets.MNIST; Y. LeCun, C. Cortes, C. Burges; the original site states no "
+                      "licence, it is commonly given as CC BY-SA 3.0")
 _register_torchvision("fashion-mnist", "Fashion-MNIST, 70,000 clothes (download)",
                       "torchvision.datasets.FashionMNIST; Zalando Research (Xiao, Rasul & Vollgraf 2017); MIT licence")
 _register_torchvision("kmnist", "Kuzushiji-MNIST, 70,000 cursive Japanese characters (download)",

@@ -12,4 +12,5 @@ from __future__ import annotations
 import threading
 
 import_lock = threading.Lock()
-SHARED_IMPORTS = ("pandas", "scipy.sparse", "sklearn.neighbors", "sklearn.decomposition", "sklearn.manifold", "sklearn.datasets")
+SHARED_IMPORTS = ("pandas", "scipy.sparse", "sklearn.neighbors", "sklearn.decomposition", "sklearn.manifold",
+                  "sklearn.datasets")

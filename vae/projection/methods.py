@@ -115,8 +115,8 @@ class DimsProjection(Projection):
         first, second = int(dims[0]), int(dims[1])
         if not (0 <= first < codes.latent_dim and 0 <= second < codes.latent_dim):
             raise ProjectionError(f"Latent dimensions run from 1 to {codes.latent_dim}.")
-        return cls(cls.METHOD, key, codes.mu[:, [first, second]].copy(), (dimension_name(first), dimension_name(second)),
-                   dims=(first, second))
+        return cls(cls.METHOD, key, codes.mu[:, [first, second]].copy(),
+                   (dimension_name(first), dimension_name(second)), dims=(first, second))
 
     def place(self, mu: np.ndarray, codes: LatentCodes) -> Placed:
         mu = np.atleast_2d(np.asarray(mu, dtype=np.float32))
@@ -132,7 +132,8 @@ class LatentProjection(DimsProjection):
     @classmethod
     def fit(cls, codes: LatentCodes, key: str, dims: tuple[int, int] | None) -> Projection:
         if codes.latent_dim == 1:
-            return cls(cls.METHOD, key, strip_coords(codes.mu[:, 0], codes.labels), ("z1", "label (rows spread a little)"),
+            return cls(cls.METHOD, key, strip_coords(codes.mu[:, 0], codes.labels),
+                       ("z1", "label (rows spread a little)"),
                        note="A 1-D latent drawn as itself: z1 across, one row per label (spread a little so "
                             "that images with close codes stay visible).", dims=(0,))
         return cls(cls.METHOD, key, codes.mu.copy(), ("z1", "z2"), dims=(0, 1))
@@ -170,7 +171,8 @@ class PcaProjection(Projection):
     def _made(cls, key: str, coords, ratio, mean, components, source: str = "computed") -> PcaProjection:
         ratio = tuple(float(r) for r in ratio)
         return cls(cls.METHOD, key, coords, (f"PC1 ({ratio[0]:.0%})", f"PC2 ({ratio[1]:.0%})"),
-                   note=f"The two principal components explain {ratio[0]:.1%} + {ratio[1]:.1%} = {sum(ratio):.1%} of the variance of the codes.",
+                   note=f"The two principal components explain {ratio[0]:.1%} + {ratio[1]:.1%} = {sum(ratio):.1%} of "
+                        "the variance of the codes.",
                    source=source, explained_variance=ratio, pca_mean=mean, pca_components=components)
 
     def to_arrays(self) -> dict[str, np.ndarray]:
@@ -181,8 +183,8 @@ class PcaProjection(Projection):
     def from_arrays(cls, key: str, arrays: dict[str, np.ndarray]) -> Projection | None:
         if not {"explained_variance", "pca_mean", "pca_components"} <= arrays.keys():
             return None
-        return cls._made(key, arrays["coords"], arrays["explained_variance"], arrays["pca_mean"], arrays["pca_components"],
-                         source="disk")
+        return cls._made(key, arrays["coords"], arrays["explained_variance"], arrays["pca_mean"],
+                         arrays["pca_components"], source="disk")
 
     def place(self, mu: np.ndarray, codes: LatentCodes) -> Placed:
         mu = np.atleast_2d(np.asarray(mu, dtype=np.float32))
@@ -208,16 +210,17 @@ class UmapProjection(Projection):
         settings = UMAP_SETTINGS
         note = (f"UMAP with {settings['n_neighbors']} neighbours, min_dist {settings['min_dist']}, "
                 f"{settings['n_epochs']} epochs, seed {settings['random_state']} (the same codes give the same map).")
-        return cls(cls.METHOD, key, np.asarray(reducer.embedding_, dtype=np.float32), cls.AXES, note=note, reducer=reducer)
+        return cls(cls.METHOD, key, np.asarray(reducer.embedding_, dtype=np.float32), cls.AXES, note=note,
+                   reducer=reducer)
 
     def place(self, mu: np.ndarray, codes: LatentCodes) -> Placed:
         mu = np.atleast_2d(np.asarray(mu, dtype=np.float32))
         if self.reducer is not None:
             return Placed(self.reducer.transform(mu), "transform", "Placed with UMAP's transform of the fitted map.")
         if self.refit_moved is not None:
-            return self._by_neighbours(mu, codes, f"UMAP fitted again here does not reproduce this saved map (points would "
-                                                  f"move up to {self.refit_moved:.2g} units; other library versions made it), "
-                                                  "and the map you see must not move")
+            return self._by_neighbours(mu, codes, "UMAP fitted again here does not reproduce this saved map (points "
+                                                  f"would move up to {self.refit_moved:.2g} units; other library "
+                                                  "versions made it), and the map you see must not move")
         return self._by_neighbours(mu, codes, "this UMAP map has no fitted transform in memory")
 
 

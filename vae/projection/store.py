@@ -288,7 +288,8 @@ class ProjectionStore:
         out = []
         for i in ids:
             if not 0 <= i < len(codes):
-                raise ProjectionError(f"There is no image #{i} on this map; its numbers run from 0 to {len(codes) - 1}.")
+                raise ProjectionError(
+                    f"There is no image #{i} on this map; its numbers run from 0 to {len(codes) - 1}.")
             images, _ = self.dataset.split("train" if codes.split[i] == 0 else "test")
             row = int(codes.index[i])
             if not 0 <= row < len(images):  # never a stale row of another version of the data set
@@ -302,6 +303,7 @@ class ProjectionStore:
         codes = self.codes()
         ids = np.asarray(ids, dtype=np.int64).reshape(-1)
         if len(ids) and not (0 <= ids.min() and ids.max() < len(codes)):
-            raise ProjectionError(f"There is no image #{int(ids.max())} on this map; its numbers run from 0 to {len(codes) - 1}.")
+            raise ProjectionError(f"There is no image #{int(ids.max())} on this map; "
+                                  f"its numbers run from 0 to {len(codes) - 1}.")
         mu = torch.from_numpy(codes.mu[ids])
         return self.model.decode_images(mu)

@@ -128,7 +128,8 @@ def start_warmup(imports: tuple[str, ...], then: Callable[[], object] | None = N
         if _libraries_started:
             return
         _libraries_started = True
-    threading.Thread(target=_run_warmup, args=(imports, then, umap, delay), name="latent-lab-warm-up", daemon=True).start()
+    threading.Thread(target=_run_warmup, args=(imports, then, umap, delay), name="latent-lab-warm-up",
+                     daemon=True).start()
 
 
 def _run_warmup(imports: tuple[str, ...], then: Callable[[], object] | None, umap: bool, delay: float) -> None:
