@@ -133,27 +133,26 @@ def architecture_dot(model: VAE, current: str | None = None) -> str:
         return "".join(cells)
 
     def style(stage: str) -> str:
-        return 'style="filled,bold" fillcolor="#ffe08a" penwidth=3' if stage == current else 'style=filled fillcolor="#f4f4f4"'
+        current_style = 'style="filled,bold" fillcolor="#ffe08a" penwidth=3'
+        return current_style if stage == current else 'style=filled fillcolor="#f4f4f4"'
 
     nodes = {
         "image": f'"x\\n{_shape(model.config.image_shape)} image"',
-        "encoder": f"<<table border='0' cellspacing='0'><tr><td colspan='2'><b>encoder</b></td></tr>{rows('encoder')}</table>>",
-        "mu": f'"μ, log σ²\\n2 × {latent}"',
-        "sigma": f'"σ = exp(½ log σ²)\\n{latent}"',
-        "epsilon": f'"ε ~ N(0, I)\\n{latent}"',
-        "z": f'"z = μ + σ·ε\\n{latent}"',
-        "decoder": f"<<table border='0' cellspacing='0'><tr><td colspan='2'><b>decoder</b></td></tr>{rows('decoder')}</table>>",
+        "encoder": "<<table border='0' cellspacing='0'><tr><td "
+                   f"colspan='2'><b>encoder</b></td></tr>{rows('encoder')}</table>>",
+        "mu": f'"μ, log σ²\\n2 × {latent}"', "sigma": f'"σ = exp(½ log σ²)\\n{latent}"',
+        "epsilon": f'"ε ~ N(0, I)\\n{latent}"', "z": f'"z = μ + σ·ε\\n{latent}"', "decoder": "<<table border='0' "
+        f"cellspacing='0'><tr><td colspan='2'><b>decoder</b></td></tr>{rows('decoder')}</table>>",
         "reconstruction": f'"{"Bernoulli means" if likelihood == "bernoulli" else "Gaussian means"}\\n−log p(x|z)"',
-        "kl": '"KL(q(z|x) ‖ p(z))"',
-        "elbo": '"ELBO = −recon − KL"',
+        "kl": '"KL(q(z|x) ‖ p(z))"', "elbo": '"ELBO = −recon − KL"',
     }
     highlight = {"mu": "encoder"}
     lines = ["digraph vae {", "rankdir=LR; node [shape=box fontname=Helvetica fontsize=11]; edge [color=\"#666\"];"]
     for name, label in nodes.items():
         lines.append(f"{name} [label={label} {style(highlight.get(name, name))}];")
-    for a, b in (("image", "encoder"), ("encoder", "mu"), ("mu", "sigma"), ("sigma", "z"), ("mu", "z"), ("epsilon", "z"),
-                 ("z", "decoder"), ("decoder", "reconstruction"), ("image", "reconstruction"), ("mu", "kl"), ("sigma", "kl"),
-                 ("reconstruction", "elbo"), ("kl", "elbo")):
+    for a, b in (("image", "encoder"), ("encoder", "mu"), ("mu", "sigma"), ("sigma", "z"), ("mu", "z"),
+                 ("epsilon", "z"), ("z", "decoder"), ("decoder", "reconstruction"), ("image", "reconstruction"),
+                 ("mu", "kl"), ("sigma", "kl"), ("reconstruction", "elbo"), ("kl", "elbo")):
         lines.append(f"{a} -> {b};")
     lines.append("}")
     return "\n".join(lines)

@@ -86,11 +86,13 @@ def _conv_plan(decoder: nn.Sequential):
 
 def _plain_transposed_conv(layer: nn.Module) -> bool:
     return (isinstance(layer, nn.ConvTranspose2d) and layer.groups == 1 and layer.bias is not None
-            and tuple(layer.dilation) == (1, 1) and tuple(layer.output_padding) == (0, 0) and layer.padding_mode == "zeros")
+            and tuple(layer.dilation) == (1, 1) and tuple(layer.output_padding) == (0, 0)
+            and layer.padding_mode == "zeros")
 
 
 def _transposed_conv_by_fold(h: torch.Tensor, rows: torch.Tensor, bias: torch.Tensor, out_channels: int,
-                             kernel: tuple[int, int], stride: tuple[int, int], padding: tuple[int, int]) -> torch.Tensor:
+                             kernel: tuple[int, int], stride: tuple[int, int],
+                             padding: tuple[int, int]) -> torch.Tensor:
     """conv_transpose2d(h) for h (N, C_in, H, W) as a matrix product then col2im: (N, C_out, H', W'),
     H' = (H - 1) * stride - 2 * padding + kernel."""
     height, width = h.shape[2:]

@@ -145,8 +145,9 @@ class Job:
             return JobView(
                 id=self.id, name=self.name, dataset=self.train_config.dataset, model=dict(self.model),
                 train=self.train_config.to_dict(), status=self._status, message=self._message, position=self._position,
-                epoch=self._epoch, epochs=self.train_config.epochs, step=self._step, steps_per_epoch=self._steps_per_epoch,
-                images_per_second=self._images_per_second, elapsed_seconds=self._elapsed, seconds_left=self._seconds_left,
+                epoch=self._epoch, epochs=self.train_config.epochs, step=self._step,
+                steps_per_epoch=self._steps_per_epoch, images_per_second=self._images_per_second,
+                elapsed_seconds=self._elapsed, seconds_left=self._seconds_left,
                 last_step=dict(self._last_step) if self._last_step else None, history=list(self._history),
                 step_trace=list(self._step_trace), preview=self._preview,
                 kl_per_dim=list(self._kl_per_dim) if self._kl_per_dim else None, device=self._device,
@@ -210,14 +211,16 @@ class Job:
                 self._epoch, self._step, self._steps_per_epoch = event.epoch, event.step, event.steps_per_epoch
                 self._images_per_second, self._elapsed = event.images_per_second, event.elapsed_seconds
                 self._last_step = {"recon": event.recon, "kl": event.kl, "total": event.total}
-                self._step_trace.append({"epoch": event.epoch - 1 + event.step / event.steps_per_epoch, **self._last_step})
+                self._step_trace.append({"epoch": event.epoch - 1 + event.step / event.steps_per_epoch,
+                                         **self._last_step})
                 if len(self._step_trace) > MAX_STEP_POINTS:
                     # Keep every other point: the curve keeps its shape and the page stays light.
                     self._step_trace = self._step_trace[::2]
                 steps_done = (event.epoch - 1) * event.steps_per_epoch + event.step
                 steps_left = event.epochs * event.steps_per_epoch - steps_done
                 self._seconds_left = event.elapsed_seconds / steps_done * steps_left
-                if self.max_seconds is not None and event.elapsed_seconds > self.max_seconds and not self.stop_event.is_set():
+                if (self.max_seconds is not None and event.elapsed_seconds > self.max_seconds
+                        and not self.stop_event.is_set()):
                     self.hit_time_limit = True
                     self.stop_event.set()
                 if event.preview is not None:

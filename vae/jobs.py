@@ -74,12 +74,13 @@ class JobManager:
             except (TrainConfigError, TypeError) as error:
                 # A row written by an older version, or by a script, whose settings the bounds now refuse:
                 # leave that one run out rather than keep the whole server from starting.
-                log.warning("run %s (%s) is left out: its stored settings no longer pass: %s", record.id, record.name, error)
+                log.warning("run %s (%s) is left out: its stored settings no longer pass: %s", record.id,
+                            record.name, error)
                 continue
             job = Job(record.id, record.name, Path(record.root), record.model, train_config, record.overwrite,
                       owner=record.owner, owner_name=record.owner_name, role=record.role,
-                      max_images=record.extra.get("max_images"), max_seconds=record.extra.get("max_seconds"), store=self.store,
-                      group=record.extra.get("group"))
+                      max_images=record.extra.get("max_images"), max_seconds=record.extra.get("max_seconds"),
+                      store=self.store, group=record.extra.get("group"))
             job.created, job._history, job._message = record.created, list(record.history), record.message
             job._started, job._ended = record.started, record.ended
             job._checkpoint = Path(record.checkpoint) if record.checkpoint else None
@@ -138,11 +139,13 @@ class JobManager:
         folder = checkpoint_path(root, name)
         refuse_shipped_name(root, name)
         if folder.exists() and not overwrite:
-            raise CheckpointExistsError(f"A checkpoint named '{name}' already exists; choose another name or confirm overwriting it.")
+            raise CheckpointExistsError(f"A checkpoint named '{name}' already exists; "
+                                        "choose another name or confirm overwriting it.")
         with self._lock:
             for other in self._jobs.values():
                 if other.name == name and other.root == root and other.status not in DONE:
-                    raise CheckpointExistsError(f"A run that will save as '{name}' is already queued or running; choose another name.")
+                    raise CheckpointExistsError(f"A run that will save as '{name}' is already "
+                                                "queued or running; choose another name.")
             known = _TRAIN_SIZES.get(train_config.dataset)  # refused at once when the size is known from an earlier run
             if owner is not None and not teacher and limits is not None and known is not None and \
                     (refusal := over_budget_message(train_config.epochs, known, limits.max_images_per_run)):
@@ -153,11 +156,14 @@ class JobManager:
             job = Job(secrets.token_urlsafe(12), name, root, model, train_config, overwrite, dataset,
                       owner=owner, owner_name=owner_name, role="teacher" if teacher else "student",
                       max_images=None if limits is None or teacher else limits.max_images_per_run,
-                      max_seconds=None if limits is None or teacher else limits.max_run_seconds, store=self.store, group=group)
+                      max_seconds=None if limits is None or teacher else limits.max_run_seconds, store=self.store,
+                      group=group)
             job.queue_note = self._queue_note()
             self.store.add(JobRecord(job.id, name, str(root), job.model, train_config.to_dict(), QUEUED, job.created,
                                      owner=owner, owner_name=owner_name, role=job.role, overwrite=overwrite,
-                                     message=job._message, extra={"max_images": job.max_images, "max_seconds": job.max_seconds, "group": group}))
+                                     message=job._message,
+                                     extra={"max_images": job.max_images, "max_seconds": job.max_seconds,
+                                            "group": group}))
             self._jobs[job.id] = job
             self._queue.append(job)
             self._renumber()
@@ -199,7 +205,8 @@ class JobManager:
             job.stop()
             if job in self._queue:
                 self._queue.remove(job)
-                job._update(status=STOPPED, message="Stopped before it started; nothing was trained or saved.", position=0)
+                job._update(status=STOPPED, message="Stopped before it started; nothing was trained or saved.",
+                            position=0)
                 self._renumber()
 
     def shutdown(self, timeout: float | None = 120.0) -> None:
@@ -267,13 +274,16 @@ def shared_manager() -> JobManager:
             executor = chosen_executor()
             try:
                 _shared = JobManager(store=JobStore(store_path(default_root())), executor=executor)
-            except (sqlite3.Error, OSError) as error:  # a read-only install, a damaged file: runs still work, for this process
-                log.warning("job records kept in memory only: %s cannot be used (%s)", store_path(default_root()), error)
+            # A read-only install, a damaged file: runs still work, for this process.
+            except (sqlite3.Error, OSError) as error:
+                log.warning("job records kept in memory only: %s cannot be used (%s)",
+                            store_path(default_root()), error)
                 _shared = JobManager(executor=executor)
             # Streamlit turns SIGINT / SIGTERM into a normal exit. This runs first in that exit, before
             # Python waits for other non-daemon threads (a UMAP compile can take a minute, while the
             # run would go on training), so every run stops, saves its last complete epoch, and the exit is clean.
-            register = getattr(threading, "_register_atexit", None) or atexit.register  # the former: as concurrent.futures does
+            # threading's hook when there is one, as concurrent.futures does.
+            register = getattr(threading, "_register_atexit", None) or atexit.register
             register(_shutdown_at_exit, _shared)
         return _shared
 
@@ -330,7 +340,8 @@ def progress_text(view: JobView) -> str:
         ahead = view.position
         if ahead == 0:
             return "Starting…"
-        return f"Queued, position {ahead}: {ahead} run{'s' if ahead != 1 else ''} ahead of this one ({view.queue_note})."
+        runs = f"{ahead} run{'s' if ahead != 1 else ''}"
+        return f"Queued, position {ahead}: {runs} ahead of this one ({view.queue_note})."
     if view.epoch == 0:
         return view.message
     parts = [f"Epoch {view.epoch}/{view.epochs}", f"step {view.step}/{view.steps_per_epoch}",

@@ -173,7 +173,8 @@ def _log_joint(model: VAE, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
     return torch.cat(out)
 
 
-def _grid(model: VAE, x: torch.Tensor, low: np.ndarray, high: np.ndarray, points: int, coarser: torch.Tensor | None = None):
+def _grid(model: VAE, x: torch.Tensor, low: np.ndarray, high: np.ndarray, points: int,
+          coarser: torch.Tensor | None = None):
     """The log joint on a points x points grid over [low, high]; `coarser`, the log joint on the same box
     with (points + 1) // 2 points a side, holds every other point here: those are kept, not decoded again."""
     z1 = torch.linspace(float(low[0]), float(high[0]), points, dtype=torch.float32)
@@ -201,8 +202,8 @@ def exact_log_likelihood(model: VAE, x: torch.Tensor, points: int = 129, reach: 
     two coarse cells, then integrates it. For a smooth integrand that vanishes at the edges the Riemann
     sum converges faster than any power of the spacing, so two checks suffice: the posterior mass on the
     outermost cells (< 1e-6), and the change when every other point is dropped (< `tolerance` nats); the
-    grid's spacing is halved (up to `max_points` a side) until both pass. Raises GridError when they never do, and ValueError
-    for a latent that is not 2-D.
+    grid's spacing is halved (up to `max_points` a side) until both pass. Raises GridError when they never
+    do, and ValueError for a latent that is not 2-D.
     """
     if model.config.latent_dim != 2:
         raise ValueError(f"exact integration is for a 2-D latent; this model has {model.config.latent_dim}")
@@ -291,7 +292,8 @@ def main(argv: list[str] | None = None) -> int:
     result = iwae(model, images, args.k, args.seed)
     rows = [("-ELBO (one sample per image)", neg_elbo), (f"-IWAE, K = {args.k}", -result.bound)]
     if model.config.latent_dim == 2 and not args.no_exact:
-        rows.append(("-log p(x), exact (grid)", torch.tensor([-exact_log_likelihood(model, image[None]).log_px for image in images])))
+        rows.append(("-log p(x), exact (grid)", torch.tensor([-exact_log_likelihood(model, image[None]).log_px
+                                                              for image in images])))
     seconds = time.perf_counter() - started
     print(f"{checkpoint.name}: {len(images)} test images of {checkpoint.dataset_name}, {device}, {seconds:.1f} s")
     for name, values in rows:

@@ -33,7 +33,8 @@ class VAE(nn.Module):
         latent = config.latent_dim
         if config.arch == "mlp":
             self.encoder = nn.Sequential(nn.Flatten(), *_mlp([config.pixels, *config.hidden, 2 * latent]))
-            self.decoder = nn.Sequential(*_mlp([latent, *reversed(config.hidden), config.pixels]), nn.Unflatten(1, config.image_shape))
+            self.decoder = nn.Sequential(*_mlp([latent, *reversed(config.hidden), config.pixels]),
+                                         nn.Unflatten(1, config.image_shape))
         else:
             steps = len(config.conv_channels)
             feature_shape = (config.conv_channels[-1], height >> steps, width >> steps)
@@ -45,7 +46,8 @@ class VAE(nn.Module):
                 previous = out
             encoder += [nn.Flatten(), *_mlp([features, *config.hidden, 2 * latent])]
             self.encoder = nn.Sequential(*encoder)
-            decoder: list[nn.Module] = [*_mlp([latent, *reversed(config.hidden), features]), nn.ReLU(), nn.Unflatten(1, feature_shape)]
+            decoder: list[nn.Module] = [*_mlp([latent, *reversed(config.hidden), features]), nn.ReLU(),
+                                        nn.Unflatten(1, feature_shape)]
             widths = [*reversed(config.conv_channels), channels]
             for i, (fan_in, fan_out) in enumerate(zip(widths, widths[1:])):
                 decoder.append(nn.ConvTranspose2d(fan_in, fan_out, kernel_size=4, stride=2, padding=1))
@@ -81,14 +83,16 @@ class VAE(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.reconstruct(x, sample=True)
 
-    def reconstruct(self, x: torch.Tensor, sample: bool = False, generator: torch.Generator | None = None) -> torch.Tensor:
+    def reconstruct(self, x: torch.Tensor, sample: bool = False,
+                    generator: torch.Generator | None = None) -> torch.Tensor:
         """Images (N, C, H, W) in [0, 1] decoded from the posterior mean (or a sample of it)."""
         posterior = self.encode(x)
         return self.decode_images(posterior.sample(generator=generator) if sample else posterior.mode())
 
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """n images (N, C, H, W) in [0, 1] decoded from z drawn from the prior N(0, I)."""
-        z = torch.randn((n, self.config.latent_dim), generator=generator, device=generator.device if generator else self.device)
+        z = torch.randn((n, self.config.latent_dim), generator=generator,
+                        device=generator.device if generator else self.device)
         return self.decode_images(z.to(self.device))
 
     @torch.no_grad()
@@ -118,7 +122,8 @@ class VAE(nn.Module):
         for index, layer in enumerate(self.decoder):
             prefix = f"decoder.{index}"
             if isinstance(layer, nn.Linear):
-                ops.append({"op": "linear", "in": layer.in_features, "out": layer.out_features, "weight": f"{prefix}.weight", "bias": f"{prefix}.bias"})
+                ops.append({"op": "linear", "in": layer.in_features, "out": layer.out_features,
+                            "weight": f"{prefix}.weight", "bias": f"{prefix}.bias"})
             elif isinstance(layer, nn.ReLU):
                 ops.append({"op": "relu"})
             elif isinstance(layer, nn.Unflatten):

@@ -15,7 +15,7 @@ students on a 2-core machine. Nothing here imports Streamlit.
 | max_images_per_run | LATENT_LAB_MAX_IMAGES_PER_RUN | 3,000,000 (epochs x training images) |
 | max_run_minutes | LATENT_LAB_MAX_RUN_MINUTES | 20 (then the run stops and saves) |
 | student_quota_mb | LATENT_LAB_STUDENT_QUOTA_MB | 500 (all students' models together) |
-| ray_address | LATENT_LAB_RAY_ADDRESS | none: runs train in this process (`auto` or `ray://host:10001`: on a Ray cluster) |
+| ray_address | LATENT_LAB_RAY_ADDRESS | none: runs train in this process (`auto`, `ray://host:10001`: a Ray cluster) |
 | ray_num_cpus | LATENT_LAB_RAY_NUM_CPUS | 1 CPU per run on the cluster (0.1 to 256) |
 | ray_num_gpus | LATENT_LAB_RAY_NUM_GPUS | 0 GPUs per run (0 to 8; 0.25 puts four runs on one GPU) |
 | ray_max_runs | LATENT_LAB_RAY_MAX_RUNS | 64 runs handed to the cluster at once (the rest wait here) |

@@ -48,7 +48,8 @@ def run_job(job: Job) -> None:
     from vae import jobs  # where the manager looks up sizes (imported here: vae.jobs imports this module)
 
     jobs._TRAIN_SIZES[config.dataset] = len(dataset.train_images)
-    if job.max_images is not None and (refusal := over_budget_message(config.epochs, len(dataset.train_images), job.max_images)):
+    if job.max_images is not None and (refusal := over_budget_message(config.epochs, len(dataset.train_images),
+                                                                      job.max_images)):
         job._update(status=ERROR, message=refusal)
         return
     if job.stop_event.is_set():
@@ -68,7 +69,8 @@ def run_job(job: Job) -> None:
     save_outcome(job, status, result, model_config, dataset, notes)
 
 
-def save_outcome(job: Job, status: str, result: TrainResult, model_config: ModelConfig, dataset, notes: str = "") -> None:
+def save_outcome(job: Job, status: str, result: TrainResult, model_config: ModelConfig, dataset,
+                 notes: str = "") -> None:
     """Save a run's last complete epoch with the one atomic save and give the job its final status and message.
 
     dataset: the Dataset trained on, or anything with its name, image_shape, label_names and sized
@@ -86,9 +88,11 @@ def save_outcome(job: Job, status: str, result: TrainResult, model_config: Model
         job._update(status=ERROR, message=f"{result.message} But it could not be saved: {error}")
         return
     renamed = "" if folder.name == job.name else \
-        f" A checkpoint named '{job.name}' was saved elsewhere while this run trained, so this model was saved as '{folder.name}'."
+        f" A checkpoint named '{job.name}' was saved elsewhere while this run trained, so this model was saved as " \
+        f"'{folder.name}'."
     job._update(status=status, checkpoint=folder, seconds_left=0.0,
-                message=f"{result.message} Saved as '{folder.name}' ({_saved_epochs(result)}, {result.seconds:.0f} s on {result.device}).{renamed}{notes}")
+                message=f"{result.message} Saved as '{folder.name}' ({_saved_epochs(result)}, {result.seconds:.0f} s "
+                        f"on {result.device}).{renamed}{notes}")
 
 
 def _load_unless_stopped(job: Job) -> Dataset | None:

@@ -40,7 +40,8 @@ def folder_missing_message(name: str) -> str | None:
     if request.path.is_dir():
         return None
     return (f"The server folder this run trains on is not on the cluster node '{socket.gethostname()}': on a "
-            "cluster, a server folder must be on storage every node mounts at the same path (see README, On a cluster).")
+            "cluster, a server folder must be on storage every node mounts at the same path "
+            "(see README, On a cluster).")
 
 
 class RunActor:

@@ -111,7 +111,8 @@ class RayExecutor:
                              runtime_env={"py_modules": [str(Path(vae.__file__).parent)]})
                 except Exception as error:
                     raise ClusterError(f"The Ray cluster at {self.address} cannot be reached ({type(error).__name__}: "
-                                       f"{error}). Start it (README, On a cluster) or unset LATENT_LAB_RAY_ADDRESS.") from None
+                                       f"{error}). Start it (README, On a cluster) or unset "
+                                       "LATENT_LAB_RAY_ADDRESS.") from None
             from vae.executors.ray_actor import RunActor
 
             self._actor_class = ray.remote(RunActor)
@@ -145,7 +146,8 @@ class RayExecutor:
     # ---- one run
 
     def execute(self, job: Job) -> None:
-        """Run `job` on the cluster (or follow it again after a restart) until it ends, is stopped or the server detaches."""
+        """Run `job` on the cluster (or follow it again after a restart) until it ends, is stopped or the
+        server detaches."""
         try:
             ray = self.connect()
         except ClusterError as error:
@@ -229,10 +231,12 @@ class RayExecutor:
             except (ray.exceptions.RayError, ConnectionError) as error:
                 if job in self._pending:  # Ray could not start it (a worker that cannot import the app, say)
                     job._update(status=ERROR, position=0, message="The cluster could not start this run: "
-                                f"{type(error).__name__}: {str(error).strip().splitlines()[0] if str(error).strip() else ''}")
+                                f"{type(error).__name__}: "
+                                f"{str(error).strip().splitlines()[0] if str(error).strip() else ''}")
                     return
                 # Its node died (or the head went away): the last complete epoch we hold is saved here.
-                where = "cluster node training this run" if isinstance(error, ray.exceptions.RayActorError) else "cluster"
+                where = "cluster node training this run" if isinstance(error,
+                                                                       ray.exceptions.RayActorError) else "cluster"
                 message = f"The {where} stopped during epoch {epochs + 1}, so this run was interrupted."
                 self._save(job, INTERRUPTED, message, facts, weights, epochs, started)
                 return
@@ -265,7 +269,8 @@ class RayExecutor:
         from vae import jobs  # the manager's record of data set sizes
 
         jobs._TRAIN_SIZES[job.train_config.dataset] = facts.train_size
-        if job.max_images is not None and (refusal := over_budget_message(job.train_config.epochs, facts.train_size, job.max_images)):
+        if job.max_images is not None and (refusal := over_budget_message(job.train_config.epochs, facts.train_size,
+                                                                          job.max_images)):
             job._update(status=ERROR, message=refusal)
             return False
         notes = f" {facts.notes}" if facts.notes else ""
@@ -281,10 +286,12 @@ class RayExecutor:
         if status == STOPPED and job.hit_time_limit:
             message = self._stopped_message(job, epochs)
         history = outcome["history"][:epochs]
-        self._save(job, status, message, facts, weights, len(history), None, outcome["seconds"], outcome["device"], history)
+        self._save(job, status, message, facts, weights, len(history), None, outcome["seconds"],
+                   outcome["device"], history)
 
     def _save(self, job: Job, status: str, message: str, facts: DatasetFacts | None, weights, epochs: int,
-              started: float | None, seconds: float | None = None, device: str | None = None, history: list | None = None) -> None:
+              started: float | None, seconds: float | None = None, device: str | None = None,
+              history: list | None = None) -> None:
         history = list(job.view().history[:epochs]) if history is None else history
         model = None
         if weights is not None and facts is not None and history:
