@@ -92,7 +92,7 @@ def test_a_typed_folder_path_survives_intact(tmp_path, folder_name):
         dataset = load_folder(name.removeprefix("folder:"))
         assert dataset.label_names == (folder_name,) and dataset.image_shape == ((1 if color == "gray" else 3), size, size)
         assert parse_folder_argument(name.removeprefix("folder:")).path == folder
-    # Typed by hand with the options after it, as the README shows, the '?' in the name survives too.
+    # Typed by hand with the options after it, as docs/data-sets.md shows, the '?' in the name survives too.
     assert parse_folder_argument(f"{folder}?size=64").path == folder
 
 

@@ -228,7 +228,7 @@ def shipped_store(name: str) -> ProjectionStore:
 @pytest.mark.parametrize("name", SHIPPED_MODELS)
 def test_the_shipped_models_ship_their_maps_for_their_current_weights_and_data(name):
     # A class opening a shipped model's map must not wait for UMAP or t-SNE; retraining a shipped model
-    # without `python -m vae.projection checkpoints/NAME` (README, "Shipped models") would quietly undo that.
+    # without `python -m vae.projection checkpoints/NAME` (docs/command-line.md, "Shipped models") would quietly undo that.
     fingerprint = shipped_store(name).fingerprint
     for cache in ("codes", "pca", "umap", "tsne"):
         stored = _read_npz(SHIPPED / name / "projections" / f"{cache}.npz", fingerprint)

@@ -14,7 +14,7 @@ so the conv decoder's speed is the whole cost there. Two rewrites, each exact up
   with one or three output channels; the matrix product is not. Shi et al. 2016 ("Is the
   deconvolution layer the same as a convolutional layer?") give a third exact form, a stride-1
   convolution with stride^2 times the output channels then a pixel shuffle (sub-pixel convolution);
-  measured slower than col2im here (bench/README.md, issue 12).
+  measured slower than col2im here (bench/docs/explain.md, issue 12).
 
 Training never uses this module: it holds no parameters of its own, only views and reshuffled copies
 made from the model's weights at construction, so build one per evaluation (it is cheap) rather than

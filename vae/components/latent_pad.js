@@ -145,7 +145,7 @@ function linearWeights(spec, index, view) {
  * decode(z) takes latentDim numbers and returns the image (C*H*W values in [0, 1], CHW order) in a
  * buffer that the next call reuses. Plain JavaScript with float64 activations (engine "js"): 1 ms
  * (MLP) and 3 ms (conv) per decode on a busy 2-core machine, well inside a 60 Hz frame
- * (bench/README.md, "Latent pad").
+ * (bench/docs/latent.md, "Latent pad").
  */
 export function buildDecoder(spec, weights, latentDim) {
   const view = (entry) => weights.subarray(entry[0], entry[0] + entry[1]);

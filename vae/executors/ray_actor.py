@@ -41,7 +41,7 @@ def folder_missing_message(name: str) -> str | None:
         return None
     return (f"The server folder this run trains on is not on the cluster node '{socket.gethostname()}': on a "
             "cluster, a server folder must be on storage every node mounts at the same path "
-            "(see README, On a cluster).")
+            "(see docs/serving.md, On a cluster).")
 
 
 class RunActor:

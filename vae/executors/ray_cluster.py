@@ -101,7 +101,8 @@ class RayExecutor:
                 import ray
             except ImportError:
                 raise ClusterError(f"This server is set to train on a Ray cluster (LATENT_LAB_RAY_ADDRESS), but Ray is "
-                                   f"not installed here: pip install '{RAY_PIN}' (see README, On a cluster).") from None
+                                   f"not installed here: pip install '{RAY_PIN}' "
+                                   "(see docs/serving.md, On a cluster).") from None
             if not ray.is_initialized():
                 import vae
 
@@ -111,7 +112,7 @@ class RayExecutor:
                              runtime_env={"py_modules": [str(Path(vae.__file__).parent)]})
                 except Exception as error:
                     raise ClusterError(f"The Ray cluster at {self.address} cannot be reached ({type(error).__name__}: "
-                                       f"{error}). Start it (README, On a cluster) or unset "
+                                       f"{error}). Start it (docs/serving.md, On a cluster) or unset "
                                        "LATENT_LAB_RAY_ADDRESS.") from None
             from vae.executors.ray_actor import RunActor
 
