@@ -21,7 +21,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-DEFAULT_MODELS = ["shapes-conv-z10-beta1", "shapes-conv-z10-beta4", "mnist5k-conv-z16", "mnist5k-mlp-z2"]
+DEFAULT_MODELS = ["shapes-conv-z10-beta1", "shapes-conv-z10-beta2", "mnist5k-conv-z16", "mnist5k-mlp-z2"]
 
 
 def page_seconds(models: list[str], repeats: int) -> list[float]:
