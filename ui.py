@@ -163,21 +163,28 @@ def require_checkpoint() -> Checkpoint:
     return checkpoint
 
 
-def dataset_of(checkpoint: Checkpoint) -> Dataset:
-    """The data set a checkpoint was trained on, or stop the page with the reason."""
+def load_dataset_of(checkpoint: Checkpoint) -> Dataset:
+    """The data set a checkpoint was trained on; raises DataError with the reason (for pages that go on)."""
     from vae.datasets import DataError
     from vae.datasets import parse_folder_argument
     from vae.settings import allowed_folder
 
     name = checkpoint.dataset_name
+    if name.startswith("folder:"):
+        # A config.json names its pictures' folder; only folders the operator offers are read.
+        request = parse_folder_argument(name.partition(":")[2])
+        if allowed_folder(request.path, settings().folder_roots) is None:
+            raise DataError("it was trained on pictures in a folder this server does not offer.")
+    # The operator's data folder, never one named in a config.json (which could point anywhere).
+    return get_dataset(name, None)
+
+
+def dataset_of(checkpoint: Checkpoint) -> Dataset:
+    """The data set a checkpoint was trained on, or stop the page with the reason."""
+    from vae.datasets import DataError
+
     try:
-        if name.startswith("folder:"):
-            # A config.json names its pictures' folder; only folders the operator offers are read.
-            request = parse_folder_argument(name.partition(":")[2])
-            if allowed_folder(request.path, settings().folder_roots) is None:
-                raise DataError("it was trained on pictures in a folder this server does not offer.")
-        # The operator's data folder, never one named in a config.json (which could point anywhere).
-        return get_dataset(name, None)
+        return load_dataset_of(checkpoint)
     except DataError as error:
         st.error(f"This model's data set cannot be loaded: {error}")
         st.stop()

@@ -145,3 +145,23 @@ def test_the_latent_map_colours_shapes_by_any_factor_and_a_digits_model_by_label
     at = open_page(at, "views/latent_map.py", "digits-mlp-z2")
     no_failure(at)
     assert not [radio for radio in at.radio if radio.key == "map_colour"]
+
+
+def test_a_model_whose_config_names_a_folder_the_server_does_not_offer_is_compared_without_reading_it(
+        app_test, checkpoint_root, tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    private = tmp_path / "private"  # pictures on the server that the operator never offered
+    for label in ("a", "b"):
+        (private / label).mkdir(parents=True)
+        for i in range(4):
+            Image.fromarray(np.full((28, 28), 40 * i, np.uint8)).save(private / label / f"{i}.png")
+    shutil.copytree(checkpoint_root / "digits-mlp-z2", checkpoint_root / "digits-elsewhere")
+    config_file = checkpoint_root / "digits-elsewhere" / "config.json"
+    config = json.loads(config_file.read_text())
+    config["dataset"]["name"] = config["train"]["dataset"] = f"folder:{private}?size=28"
+    config_file.write_text(json.dumps(config))
+    at = compare(app_test.run(), ["digits-mlp-z2", "digits-elsewhere"])
+    no_failure(at)
+    assert any("folder this server does not offer" in w.value for w in at.warning), [w.value for w in at.warning] + [m.value for m in at.multiselect]

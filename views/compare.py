@@ -51,7 +51,7 @@ for name, colour in charts.model_colours(chosen).items():
         st.warning(f"{name} is left out: {error}")
         continue
     try:
-        dataset = ui.get_dataset(checkpoint.dataset_name, checkpoint.config["train"].get("data_dir"))
+        dataset = ui.load_dataset_of(checkpoint)  # the same checks as every other page
     except DataError as error:
         st.warning(f"{name}'s data set cannot be loaded, so its images are left out: {error}")
         dataset = None
