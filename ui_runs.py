@@ -98,7 +98,7 @@ def draw_run(job: jobs.Job, announce: bool = True) -> None:
 def draw_group(group: str) -> None:
     """A sweep: every run's state, the current run in full; Compare opens on the saved runs when all have ended."""
     manager = jobs.shared_manager()
-    views = sweeps.group_views([job.view() for job in manager.jobs()]).get(group, [])
+    views = sweeps.group_views([job.view() for job in manager.jobs() if job.group == group]).get(group, [])
     if not views:
         return
     done = all(view.done for view in views)
@@ -177,9 +177,9 @@ def runs_list(current: jobs.Job | None) -> None:
     with st.expander(f"Runs on this server ({len(runs)})"):
         if len(runs) > RUNS_SHOWN:
             st.caption(f"The newest {RUNS_SHOWN}; every saved model is in the sidebar's picker.")
-        groups = sweeps.group_views([job.view() for job in runs])
-        for job in runs[:RUNS_SHOWN]:
-            view = job.view()
+        views = [job.view() for job in runs]  # one snapshot per run per rerun
+        groups = sweeps.group_views(views)
+        for view in views[:RUNS_SHOWN]:
             if view.group and view.id != groups[view.group][0].id:
                 continue  # a sweep is one entry, listed at its first run
             text, show, stop = st.columns([6, 1, 1])

@@ -287,8 +287,8 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> Che
     weights_file = path / WEIGHTS_FILE
     if not weights_file.is_file() or weights_file.is_symlink():
         raise CheckpointError(f"Checkpoint '{name}' has no {WEIGHTS_FILE}.")
-    # Bounded memory: the settings say how many weights there are, so a far larger file is not read.
-    if weights_file.stat().st_size > 8 * ModelConfig.from_dict(config["model"]).parameter_count() + 2**20:
+    model_config = ModelConfig.from_dict(config["model"])  # checked by read_config; it bounds the file read below
+    if weights_file.stat().st_size > 8 * model_config.parameter_count() + 2**20:
         raise CheckpointError(f"Checkpoint '{name}': {WEIGHTS_FILE} is far larger "
                               "than its model settings need; it was not loaded.")
     try:
@@ -300,7 +300,7 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> Che
 
     from vae.models import build_model
 
-    model = build_model(ModelConfig.from_dict(config["model"]))
+    model = build_model(model_config)
     expected = model.state_dict()
     if set(weights) != set(expected):
         raise CheckpointError(f"Checkpoint '{name}': its weights do not match its model settings (different layers).")

@@ -6,6 +6,7 @@ import math
 from dataclasses import asdict, dataclass
 
 from vae.hyperparameters import ARCHITECTURES, HYPERPARAMETERS, LIKELIHOODS, MAX_LATENT_DIM, MAX_WIDTH  # noqa: F401 (re-exported)
+from vae.hyperparameters import _shown
 
 MAX_IMAGE_SIDE = 512  # pixels; the data sets here are 8 to 64
 MAX_CHANNELS = 4
@@ -119,8 +120,3 @@ def _whole_numbers(values, what: str) -> tuple[int, ...]:
             raise ModelConfigError(f"{what} must be whole numbers, not {_shown(value)}.")
         numbers.append(int(value))
     return tuple(numbers)
-
-
-def _shown(value) -> str:
-    text = repr(value)
-    return text if len(text) <= 40 else text[:37] + "..."

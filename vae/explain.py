@@ -63,12 +63,12 @@ def forward_trace(model: VAE, x: torch.Tensor, seed: int = 0) -> ForwardTrace:
     parts = elbo_parts(model, x, sample=True, generator=torch.Generator(device=model.device).manual_seed(int(seed)))
     posterior, z = parts.posterior, parts.z
     eps = epsilon(model, seed)  # the draw behind that z: same generator, same first draw
-    decoded = model.decode(z)
+    decoded = parts.decoded
     per_pixel = -reconstruction_nll_per_pixel(decoded, x, model.config.likelihood, model.config.gaussian_sigma)
     numpy = lambda tensor: tensor[0].detach().cpu().numpy().astype(np.float64)  # noqa: E731
     return ForwardTrace(
         seed=int(seed), image=numpy(x), mu=numpy(posterior.mean), log_var=numpy(2 * torch.log(posterior.stddev)),
-        sigma=numpy(posterior.stddev), eps=numpy(eps), z=numpy(z), decoded=numpy(model.decode_images(z)),
+        sigma=numpy(posterior.stddev), eps=numpy(eps), z=numpy(z), decoded=numpy(model.images_from_decoded(decoded)),
         log_px_per_pixel=numpy(per_pixel), recon=float(parts.recon[0]), kl_per_dim=numpy(parts.kl_per_dim),
         kl=float(parts.kl[0]),
     )

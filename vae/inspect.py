@@ -73,14 +73,14 @@ def reconstruct(model: VAE, images: torch.Tensor, samples: int = 3, seed: int = 
     images = images.to(model.device)
     mean_parts = elbo_parts(model, images, sample=False)
     posterior = mean_parts.posterior  # encoded once, for the mean and every draw
-    mean = model.decode_images(mean_parts.z)
+    mean = model.images_from_decoded(mean_parts.decoded)
     generator = torch.Generator(device=model.device).manual_seed(int(seed))
     sampled, sampled_recon = [], []
     for _ in range(samples):
         # Same generator for the code and the score, so each picture's number belongs to it.
-        z = posterior.sample(generator=generator)
-        sampled.append(model.decode_images(z))
-        sampled_recon.append(_recon_nats(model, z, images))
+        decoded = model.decode(posterior.sample(generator=generator))
+        sampled.append(model.images_from_decoded(decoded))
+        sampled_recon.append(reconstruction_nll(decoded, images, model.config.likelihood, model.config.gaussian_sigma))
     shape = (0, *images.shape)
     return Reconstructions(
         originals=images.cpu(), mean=mean.cpu(),
@@ -90,6 +90,3 @@ def reconstruct(model: VAE, images: torch.Tensor, samples: int = 3, seed: int = 
         kl=mean_parts.kl.cpu(),
     )
 
-
-def _recon_nats(model: VAE, z: torch.Tensor, images: torch.Tensor) -> torch.Tensor:
-    return reconstruction_nll(model.decode(z), images, model.config.likelihood, model.config.gaussian_sigma)

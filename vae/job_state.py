@@ -18,7 +18,7 @@ from typing import Callable
 import torch
 
 from vae.datasets import Dataset
-from vae.history import EpochRecord
+from vae.history import last_kl_per_dim, read_history
 from vae.jobstore import JobStore
 from vae.train import EpochEvent, StepEvent, TrainConfig, TrainEvent
 
@@ -133,7 +133,6 @@ class Job:
         self._history: list[dict] = []
         self._step_trace: list[dict] = []
         self._preview: torch.Tensor | None = None
-        self._kl_per_dim: list[float] | None = None
         self._device: str | None = None
         self._checkpoint: Path | None = None
         self._started: float | None = None
@@ -150,7 +149,7 @@ class Job:
                 elapsed_seconds=self._elapsed, seconds_left=self._seconds_left,
                 last_step=dict(self._last_step) if self._last_step else None, history=list(self._history),
                 step_trace=list(self._step_trace), preview=self._preview,
-                kl_per_dim=list(self._kl_per_dim) if self._kl_per_dim else None, device=self._device,
+                kl_per_dim=list(last_kl_per_dim(read_history(self._history[-1:])) or []) or None, device=self._device,
                 checkpoint=self._checkpoint, created=self.created, started=self._started, ended=self._ended,
                 owner=self.owner, owner_name=self.owner_name, role=self.role, group=self.group,
                 queue_note=self.queue_note,
@@ -227,7 +226,6 @@ class Job:
                     self._preview = event.preview
             elif isinstance(event, EpochEvent):
                 self._history.append(event.record)
-                self._kl_per_dim = list(EpochRecord.from_dict(event.record).kl_per_dim)
                 self._preview = event.preview
                 if self.store is not None:
                     self._persist({"history": list(self._history)})

@@ -28,7 +28,6 @@ from pathlib import Path
 
 from vae.checkpoints import CheckpointExistsError, checkpoint_path, default_root, refuse_shipped_name, validate_name
 from vae.datasets import Dataset
-from vae.history import last_kl_per_dim, read_history
 from vae.executors.in_process import InProcessExecutor, run_job  # noqa: F401  (run_job: re-exported)
 from vae.job_state import (DONE, ERROR, FINISHED, INTERRUPTED, NAN, QUEUE_NOTE, QUEUED, RUNNING, STOPPED, Job,  # noqa: F401
                            JobPermissionError, JobView, over_budget_message)
@@ -84,7 +83,6 @@ class JobManager:
             job.created, job._history, job._message = record.created, list(record.history), record.message
             job._started, job._ended = record.started, record.ended
             job._checkpoint = Path(record.checkpoint) if record.checkpoint else None
-            job._kl_per_dim = list(last_kl_per_dim(read_history(record.history)) or []) or None
             job._status, job.queue_note = record.status, self._queue_note()
             job.actor = record.extra.get("ray_actor")
             self._jobs[job.id] = job

@@ -26,8 +26,9 @@ class ELBOParts:
 
     recon: (N,) the reconstruction term -log p(x|z); kl: (N,) KL(q(z|x) || p(z));
     kl_per_dim: (N, D) the KL split over latent dimensions; total: (N,) recon + kl = -ELBO.
-    posterior: q(z|x) of the batch, and z: (N, D) the code that was decoded, so a caller that also
-    needs mu, sigma or z reads them here instead of encoding the images again.
+    posterior: q(z|x) of the batch, z: (N, D) the code that was decoded, and decoded: (N, C, H, W) what
+    `VAE.decode` gave for it, so a caller that also needs mu, sigma, z or the picture
+    (`VAE.images_from_decoded`) reads them here instead of encoding or decoding again.
     """
 
     recon: torch.Tensor
@@ -35,6 +36,7 @@ class ELBOParts:
     kl_per_dim: torch.Tensor
     posterior: DiagonalGaussian | None = None
     z: torch.Tensor | None = None
+    decoded: torch.Tensor | None = None
 
     @property
     def total(self) -> torch.Tensor:
@@ -73,9 +75,11 @@ def elbo_parts(model: VAE, x: torch.Tensor, sample: bool = True, generator: torc
     """
     posterior = model.encode(x)
     z = posterior.sample(generator=generator) if sample else posterior.mode()
-    recon = reconstruction_nll(model.decode(z), x, model.config.likelihood, model.config.gaussian_sigma)
+    decoded = model.decode(z)
+    recon = reconstruction_nll(decoded, x, model.config.likelihood, model.config.gaussian_sigma)
     kl_per_dim = posterior.kl()
-    return ELBOParts(recon=recon, kl=kl_per_dim.sum(1), kl_per_dim=kl_per_dim, posterior=posterior, z=z)
+    return ELBOParts(recon=recon, kl=kl_per_dim.sum(1), kl_per_dim=kl_per_dim, posterior=posterior, z=z,
+                     decoded=decoded)
 
 
 def kl_weight(beta: float, warmup_epochs: float, epochs_done: float) -> float:

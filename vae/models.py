@@ -80,6 +80,10 @@ class VAE(nn.Module):
         """The picture a code stands for, (N, C, H, W) in [0, 1]: the Bernoulli or Gaussian mean."""
         return torch.sigmoid(self.decode_logits(z))
 
+    def images_from_decoded(self, decoded: torch.Tensor) -> torch.Tensor:
+        """`decode_images` from what `decode` already returned (N, C, H, W), without decoding again."""
+        return torch.sigmoid(decoded) if self.config.likelihood == "bernoulli" else decoded
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.reconstruct(x, sample=True)
 

@@ -72,9 +72,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.out.exists() and not args.overwrite:
         parser.error(f"{args.out} already exists; pass --overwrite to replace it")
     try:
-        train_config = TrainConfig(dataset=args.dataset, data_dir=args.data_dir, epochs=args.epochs,
-                                   batch_size=args.batch_size, lr=args.lr, beta=args.beta,
-                                   warmup_epochs=args.warmup_epochs, seed=args.seed, device=args.device)
+        train_config = TrainConfig(dataset=args.dataset, data_dir=args.data_dir, device=args.device,
+                                   **{name: getattr(args, name) for name in loop.TRAINING_SETTINGS})
         resolve_device(args.device)
     except (TrainConfigError, DeviceError) as error:
         parser.error(str(error))

@@ -62,9 +62,9 @@ def describe(store: ProjectionStore, x: torch.Tensor, projection: Projection | N
     neg_elbo = float(parts.total[0])
     neg_iwae = float(-iwae(model, x, TYPICALITY_K).bound[0])
     return UploadReport(
-        reconstruction=model.decode_images(parts.z), mu=mu, sigma=posterior.stddev[0].numpy().astype(np.float32),
-        recon_nats=float(parts.recon[0]), kl_nats=float(parts.kl[0]), neg_elbo=neg_elbo, neg_iwae=neg_iwae,
-        iwae_k=TYPICALITY_K,
+        reconstruction=model.images_from_decoded(parts.decoded), mu=mu,
+        sigma=posterior.stddev[0].numpy().astype(np.float32), recon_nats=float(parts.recon[0]),
+        kl_nats=float(parts.kl[0]), neg_elbo=neg_elbo, neg_iwae=neg_iwae, iwae_k=TYPICALITY_K,
         less_typical_than=typicality_percentile(neg_iwae, iwae_of_test_split(model, store.dataset.test_images)),
         neighbour_ids=ids[0], neighbour_distances=distances[0],
         placed=store.place(projection, mu[None]) if projection is not None else None,
