@@ -22,7 +22,6 @@ import torch
 
 from vae.fast_decoder import FastDecoder
 from vae.fast_decoder import log_px_given_z as fast_log_px_given_z
-from vae.losses import elbo_parts, kl_to_standard_normal
 from vae.models import VAE
 
 LADDER_KS = (1, 10, 100, 1000, 5000)
@@ -126,7 +125,7 @@ def bound_ladder(model: VAE, x: torch.Tensor, ks: tuple[int, ...] = LADDER_KS, s
     z = posterior.sample((min(draws, ELBO_DRAWS),), generator=_generator(model, seed + 1)).flatten(0, 1)  # (draws, D)
     logits = FastDecoder(model).decode_logits(z).flatten(1)
     recon = -fast_log_px_given_z(logits, x.flatten(1), model.config.likelihood, model.config.gaussian_sigma)
-    rungs = [LadderRung("ELBO", 1, -float(recon.mean() + kl_to_standard_normal(posterior).sum()), None)]
+    rungs = [LadderRung("ELBO", 1, -float(recon.mean() + posterior.kl().sum()), None)]
     for k in ks:
         blocks = weights[: (draws // k) * k].view(draws // k, k).T  # (k, blocks)
         bound, ess = iwae_from_log_weights(blocks)
@@ -260,9 +259,11 @@ def main(argv: list[str] | None = None) -> int:
     import argparse
     import time
 
+    from vae.baselines import bits_per_dim
     from vae.checkpoints import CheckpointError, load_checkpoint
     from vae.datasets import DataError, load_dataset
     from vae.devices import resolve_device
+    from vae.train import evaluate
 
     parser = argparse.ArgumentParser(prog="python -m vae.likelihood", description=main.__doc__)
     parser.add_argument("checkpoint", help="a checkpoint folder")
@@ -285,10 +286,7 @@ def main(argv: list[str] | None = None) -> int:
     images = dataset.test_images[: args.limit]
     pixels = images[0].numel()
     started = time.perf_counter()
-    generator = torch.Generator(device=model.device).manual_seed(args.seed)
-    with torch.no_grad():
-        neg_elbo = torch.cat([elbo_parts(model, batch.to(model.device), generator=generator).total.cpu()
-                              for batch in images.split(500)])
+    neg_elbo = torch.tensor([evaluate(model, images, batch_size=500, seed=args.seed)["total"]])
     result = iwae(model, images, args.k, args.seed)
     rows = [("-ELBO (one sample per image)", neg_elbo), (f"-IWAE, K = {args.k}", -result.bound)]
     if model.config.latent_dim == 2 and not args.no_exact:
@@ -298,7 +296,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{checkpoint.name}: {len(images)} test images of {checkpoint.dataset_name}, {device}, {seconds:.1f} s")
     for name, values in rows:
         mean = float(values.mean())
-        print(f"  {name:32s} {mean:9.2f} nats/image  ({mean / (pixels * math.log(2)):.4f} bits/dim)")
+        print(f"  {name:32s} {mean:9.2f} nats/image  ({bits_per_dim(mean, pixels):.4f} bits/dim)")
     print(f"  effective sample size of the IWAE weights: median {float(result.ess.median()):.1f} of {args.k}")
     return 0
 
