@@ -17,6 +17,7 @@ import streamlit as st
 import pages
 from vae.checkpoints import (SHIPPED_ROOT, Checkpoint, CheckpointError, CheckpointSummary, default_root,
                              list_checkpoints, load_checkpoint)
+from vae.text import public_dataset_name  # noqa: F401 (pages call ui.public_dataset_name)
 
 if TYPE_CHECKING:
     import torch
@@ -349,10 +350,3 @@ def teacher_unlock() -> None:
                 st.session_state[TEACHER_KEY] = True
                 st.rerun()
             st.error("That is not the teacher's password.")
-
-
-def public_dataset_name(name: str) -> str:
-    """A data set's name as everyone may see it: a folder's path stays on the server."""
-    from vae.text import public_dataset_name as public
-
-    return public(name)
