@@ -40,9 +40,15 @@ def _cached_checkpoint(path: str, modified: float) -> Checkpoint:
     return load_checkpoint(path)
 
 
+def config_mtime(folder: Path) -> float:
+    """When a checkpoint folder's config.json was last written (0 without one): the key that makes the
+    caches reload a checkpoint saved again under the same name."""
+    config_file = folder / "config.json"
+    return config_file.stat().st_mtime if config_file.exists() else 0.0
+
+
 def get_checkpoint(summary: CheckpointSummary) -> Checkpoint:
-    config_file = summary.path / "config.json"
-    return _cached_checkpoint(str(summary.path), config_file.stat().st_mtime if config_file.exists() else 0.0)
+    return _cached_checkpoint(str(summary.path), config_mtime(summary.path))
 
 
 @st.cache_resource(show_spinner="Loading data set…", max_entries=8)

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 import streamlit as st
 
-from ui import checkpoint_summaries, dataset_of
+from ui import checkpoint_summaries, config_mtime, dataset_of
 from ui_maps import projection_store
 
 if TYPE_CHECKING:
@@ -37,9 +37,7 @@ def _bound_of_image(path: str, modified: float, image_key: str, _checkpoint: Che
 
 def bound_of_image(checkpoint: Checkpoint, x: torch.Tensor, image_key: str):
     """(ladder, grid or None, why there is no grid or None) for one image x (1, C, H, W); cached per image."""
-    config_file = checkpoint.path / "config.json"
-    return _bound_of_image(str(checkpoint.path), config_file.stat().st_mtime if config_file.exists() else 0.0,
-                           image_key, checkpoint, x)
+    return _bound_of_image(str(checkpoint.path), config_mtime(checkpoint.path), image_key, checkpoint, x)
 
 
 @st.cache_resource(show_spinner="Computing the reference points on the test images…", max_entries=16)
@@ -62,9 +60,7 @@ def references(checkpoint: Checkpoint, dataset: Dataset):
         numbers = final_numbers(read_history(summary.history)) if summary.config and not summary.error else None
         if numbers is not None and summary.name != checkpoint.name and summary.dataset_name == checkpoint.dataset_name:
             others.append((summary.name, numbers.recon + numbers.kl))
-    config_file = checkpoint.path / "config.json"
-    return _references(str(checkpoint.path), config_file.stat().st_mtime if config_file.exists() else 0.0, checkpoint,
-                       dataset, tuple(others))
+    return _references(str(checkpoint.path), config_mtime(checkpoint.path), checkpoint, dataset, tuple(others))
 
 
 @st.cache_resource(show_spinner=False, max_entries=16)
