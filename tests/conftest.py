@@ -194,19 +194,9 @@ def new_student(browser, height: int = 1000):
 
 def start_digits_run(page, name: str, epochs: int, batch_size: int = 128, owner_name: str = "") -> None:
     """Fill the Train page's form for a run on the embedded 8x8 digits and press Start."""
-    from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
-
     wait_for_idle(page)
-    option = page.get_by_role("option", name="scikit-learn 8x8 digits (embedded)")
-    # A rerun (e.g. the run list's live fragment) can close the list as it opens: open it again until it shows.
-    for _ in range(20):
-        page.locator('[data-testid="stSelectbox"]').filter(has_text="Data set").click()
-        try:
-            option.wait_for(timeout=15_000)
-            break
-        except PlaywrightTimeoutError:
-            wait_for_idle(page)
-    option.click()
+    page.locator('[data-testid="stSelectbox"]').filter(has_text="Data set").click()
+    page.get_by_role("option", name="scikit-learn 8x8 digits (embedded)").click()
     wait_for_idle(page)
     page.get_by_label("Epochs", exact=True).fill(str(epochs))
     page.get_by_label("Batch size", exact=True).fill(str(batch_size))
