@@ -165,3 +165,24 @@ def test_a_model_whose_config_names_a_folder_the_server_does_not_offer_is_compar
     at = compare(app_test.run(), ["digits-mlp-z2", "digits-elsewhere"])
     no_failure(at)
     assert any("folder this server does not offer" in w.value for w in at.warning), [w.value for w in at.warning] + [m.value for m in at.multiselect]
+
+
+def test_another_test_image_or_the_prior_centre_redraws_the_traversals_from_there(app_test):
+    at = compare(app_test.run(), ["digits-mlp-z2", "mnist5k-mlp-z2"])
+    no_failure(at)
+
+    def traversal_pictures(at) -> list[str]:
+        return [chart.proto.spec for chart in at.get("plotly_chart")
+                if json.loads(chart.proto.spec)["layout"].get("title", {}).get("text")]
+
+    first = traversal_pictures(at)
+    assert len(first) == 2
+    at.number_input(key="compare_image").set_value(5).run()
+    no_failure(at)
+    moved = traversal_pictures(at)
+    assert len(moved) == 2 and all(a != b for a, b in zip(first, moved))
+    at.radio(key="compare_base").set_value("0, the centre of the prior").run()
+    no_failure(at)
+    assert at.number_input(key="compare_image").disabled
+    centre = traversal_pictures(at)
+    assert len(centre) == 2 and all(a != b for a, b in zip(moved, centre))

@@ -24,6 +24,39 @@ st.write(
     "each latent dimension does. Each model keeps its colour on every figure. Every loss is per image, in nats."
 )
 
+
+@st.fragment  # choosing another image redraws only the traversals, not the page's other figures
+def traversals(loaded: list, scores: dict) -> None:
+    st.subheader("Latent traversals")
+    st.write("One row per active dimension (most KL first); across, that dimension goes from −3 to +3 prior standard "
+             "deviations while the others stay put. A disentangled model changes one property of the picture per row.")
+    left, right = st.columns(2)
+    start = left.radio("The other dimensions stay at", ["a test image's posterior mean", "0, the centre of the prior"],
+                       key="compare_base", horizontal=True)
+    image_number = right.number_input("Test image number", min_value=0, value=0, step=1, key="compare_image",
+                                      disabled=start != "a test image's posterior mean")
+    values = traversal_values()
+    columns = st.columns(2)
+    for position, (model, colour, checkpoint, dataset) in enumerate(loaded):
+        base = None
+        if start == "a test image's posterior mean" and dataset is not None:
+            base = dataset.test_images[int(image_number) % len(dataset.test_images)]
+        score = scores.get(model.name)
+        traversal = traverse(checkpoint.model, model.history, base,
+                             factor_of=score.factor_of if score is not None else None)
+        with columns[position % 2]:
+            if traversal.images is None:
+                st.info(f"{model.name}: every dimension has collapsed onto the prior; there is nothing to traverse.")
+                continue
+            picture = image_grid(traversal.images, columns=len(values), width=len(values) * 64)
+            st.plotly_chart(charts.image_grid_figure(picture, traversal.row_labels, [f"{v:+g}" for v in values],
+                                                     title=model.label, title_colour=colour, cell=52),
+                            key=f"compare_traversal_{position}")
+    if scores:
+        st.caption("Each row also names the ground-truth factor that dimension knows most about, and the share of that "
+                   "factor's entropy it explains.")
+
+
 summaries = {s.name: s for s in ui.checkpoint_summaries() if not s.error}
 options = list(summaries)
 requested = st.session_state.pop(ui.COMPARE_REQUEST_KEY, None)
@@ -119,34 +152,7 @@ st.write("How many nats each dimension z1, z2, … carries about an image on the
          "are dimensions that have collapsed onto the prior (below the dotted line): the decoder ignores them.")
 st.plotly_chart(charts.kl_per_dim_comparison(models), key="compare_kl")
 
-st.subheader("Latent traversals")
-st.write("One row per active dimension (most KL first); across, that dimension goes from −3 to +3 prior standard "
-         "deviations while the others stay put. A disentangled model changes one property of the picture per row.")
-left, right = st.columns(2)
-start = left.radio("The other dimensions stay at", ["a test image's posterior mean", "0, the centre of the prior"],
-                   key="compare_base", horizontal=True)
-image_number = right.number_input("Test image number", min_value=0, value=0, step=1, key="compare_image",
-                                  disabled=start != "a test image's posterior mean")
-values = traversal_values()
-columns = st.columns(2)
-for position, (model, colour, checkpoint, dataset) in enumerate(loaded):
-    base = None
-    if start == "a test image's posterior mean" and dataset is not None:
-        base = dataset.test_images[int(image_number) % len(dataset.test_images)]
-    score = scores.get(model.name)
-    traversal = traverse(checkpoint.model, model.history, base,
-                         factor_of=score.factor_of if score is not None else None)
-    with columns[position % 2]:
-        if traversal.images is None:
-            st.info(f"{model.name}: every dimension has collapsed onto the prior; there is nothing to traverse.")
-            continue
-        picture = image_grid(traversal.images, columns=len(values), width=len(values) * 64)
-        st.plotly_chart(charts.image_grid_figure(picture, traversal.row_labels, [f"{v:+g}" for v in values],
-                                                 title=model.label, title_colour=colour, cell=52),
-                        key=f"compare_traversal_{position}")
-if scores:
-    st.caption("Each row also names the ground-truth factor that dimension knows most about, and the share of that "
-               "factor's entropy it explains.")
+traversals(loaded, scores)
 
 if scores:
     st.subheader("Disentanglement against the ground truth")
