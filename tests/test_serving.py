@@ -10,6 +10,7 @@ import pytest
 
 from vae import jobs
 from vae.checkpoints import load_checkpoint
+from vae.job_state import TRAIN_SIZES
 from vae.jobs import JobManager, JobPermissionError
 from vae.jobstore import JobRecord, JobStore, store_path
 from vae.serving import JobLimitError, delete_model, may_replace, student_models
@@ -23,9 +24,13 @@ ALICE, BOB = "alice-session", "bob-session"
 
 
 @pytest.fixture(autouse=True)
-def sizes_not_yet_known(monkeypatch):
+def sizes_not_yet_known():
     """Each test starts as a fresh server would: no data set's size learnt from an earlier run."""
-    monkeypatch.setattr(jobs, "_TRAIN_SIZES", {})
+    learnt = dict(TRAIN_SIZES)
+    TRAIN_SIZES.clear()  # one dict, shared by the manager and every executor
+    yield
+    TRAIN_SIZES.clear()
+    TRAIN_SIZES.update(learnt)
 
 
 def digits(epochs: int = 1, **settings) -> TrainConfig:

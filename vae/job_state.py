@@ -28,6 +28,7 @@ QUEUED, RUNNING, FINISHED, STOPPED, NAN, ERROR = "queued", "running", "finished"
 INTERRUPTED = "interrupted"  # the server stopped (or died) while it ran
 DONE = (FINISHED, STOPPED, NAN, ERROR, INTERRUPTED)
 _STORED = ("status", "message", "checkpoint", "started", "ended")  # what the job store keeps of a job's state
+TRAIN_SIZES: dict[str, int] = {}  # training images per data set name, learnt as runs load them
 
 
 def over_budget_message(epochs: int, train_size: int, max_images: int) -> str | None:
@@ -203,6 +204,22 @@ class Job:
             self.store.update(self.id, **values)
         except Exception:
             log.exception("could not record job %s", self.id)
+
+    def admit(self, train_size: int) -> bool:
+        """Learn the data set's size (later runs on it are refused before they queue) and end this run with an
+        error when it is over its images budget; True when it may train. Every executor calls this once its
+        data set is loaded."""
+        TRAIN_SIZES[self.train_config.dataset] = train_size
+        if self.max_images is not None and (refusal := over_budget_message(self.train_config.epochs, train_size,
+                                                                           self.max_images)):
+            self._update(status=ERROR, message=refusal)
+            return False
+        return True
+
+    def time_limit_message(self, epochs_done: int) -> str:
+        """What a run stopped by the server's wall-clock limit says, `epochs_done` epochs in."""
+        return (f"Stopped at this server's limit of {self.max_seconds / 60:g} min per run, "
+                f"during epoch {epochs_done + 1}.")
 
     def _record(self, event: TrainEvent) -> None:
         with self._changed:

@@ -29,14 +29,13 @@ from pathlib import Path
 from vae.checkpoints import CheckpointExistsError, checkpoint_path, default_root, refuse_shipped_name, validate_name
 from vae.datasets import Dataset
 from vae.executors.in_process import InProcessExecutor, run_job  # noqa: F401  (run_job: re-exported)
-from vae.job_state import (DONE, ERROR, FINISHED, INTERRUPTED, NAN, QUEUE_NOTE, QUEUED, RUNNING, STOPPED, Job,  # noqa: F401
-                           JobPermissionError, JobView, over_budget_message)
+from vae.job_state import (DONE, ERROR, FINISHED, INTERRUPTED, NAN, QUEUE_NOTE, QUEUED, RUNNING, STOPPED,  # noqa: F401
+                           TRAIN_SIZES, Job, JobPermissionError, JobView, over_budget_message)
 from vae.jobstore import JobRecord, JobStore
 from vae.train import TrainConfig, TrainConfigError
 
 log = logging.getLogger(__name__)
 
-_TRAIN_SIZES: dict[str, int] = {}  # training images per data set name, learnt as runs load them
 
 
 
@@ -144,7 +143,7 @@ class JobManager:
                 if other.name == name and other.root == root and other.status not in DONE:
                     raise CheckpointExistsError(f"A run that will save as '{name}' is already "
                                                 "queued or running; choose another name.")
-            known = _TRAIN_SIZES.get(train_config.dataset)  # refused at once when the size is known from an earlier run
+            known = TRAIN_SIZES.get(train_config.dataset)  # refused at once when the size is known from an earlier run
             if owner is not None and not teacher and limits is not None and known is not None and \
                     (refusal := over_budget_message(train_config.epochs, known, limits.max_images_per_run)):
                 raise serving.JobLimitError(refusal)

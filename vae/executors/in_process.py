@@ -8,7 +8,7 @@ from vae.checkpoints import CheckpointError, save_checkpoint
 from vae.datasets import DataError, Dataset, load_dataset
 from vae.devices import DeviceError, resolve_device
 from vae.downloads import stopped_by
-from vae.job_state import ERROR, FINISHED, INTERRUPTED, NAN, QUEUE_NOTE, RUNNING, STOPPED, Job, over_budget_message
+from vae.job_state import ERROR, FINISHED, INTERRUPTED, NAN, QUEUE_NOTE, RUNNING, STOPPED, Job
 from vae.models import ModelConfig, ModelConfigError
 from vae.train import TrainResult, checkpoint_story, train
 
@@ -45,12 +45,7 @@ def run_job(job: Job) -> None:
     except (DataError, DeviceError, ModelConfigError) as error:
         job._update(status=ERROR, message=str(error))
         return
-    from vae import jobs  # where the manager looks up sizes (imported here: vae.jobs imports this module)
-
-    jobs._TRAIN_SIZES[config.dataset] = len(dataset.train_images)
-    if job.max_images is not None and (refusal := over_budget_message(config.epochs, len(dataset.train_images),
-                                                                      job.max_images)):
-        job._update(status=ERROR, message=refusal)
+    if not job.admit(len(dataset.train_images)):
         return
     if job.stop_event.is_set():
         job._update(status=INTERRUPTED if job.interrupted else STOPPED,
@@ -64,8 +59,7 @@ def run_job(job: Job) -> None:
         status = INTERRUPTED
         result.message = f"The server was stopped during epoch {len(result.history) + 1}, so this run was interrupted."
     elif status == STOPPED and job.hit_time_limit:
-        result.message = (f"Stopped at this server's limit of {job.max_seconds / 60:g} min per run, "
-                          f"during epoch {len(result.history) + 1}.")
+        result.message = job.time_limit_message(len(result.history))
     save_outcome(job, status, result, model_config, dataset, notes)
 
 

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vae.executors.in_process import _load_unless_stopped, save_outcome
-from vae.job_state import ERROR, FINISHED, INTERRUPTED, NAN, QUEUED, RUNNING, STOPPED, Job, over_budget_message
+from vae.job_state import ERROR, FINISHED, INTERRUPTED, NAN, QUEUED, RUNNING, STOPPED, Job
 from vae.models import ModelConfig, build_model
 from vae.train import TrainResult
 
@@ -267,12 +267,7 @@ class RayExecutor:
 
     def _admit(self, job: Job, facts: DatasetFacts) -> bool:
         """Check the run's budget now that its data set's size is known, and say where it trains."""
-        from vae import jobs  # the manager's record of data set sizes
-
-        jobs._TRAIN_SIZES[job.train_config.dataset] = facts.train_size
-        if job.max_images is not None and (refusal := over_budget_message(job.train_config.epochs, facts.train_size,
-                                                                          job.max_images)):
-            job._update(status=ERROR, message=refusal)
+        if not job.admit(facts.train_size):
             return False
         notes = f" {facts.notes}" if facts.notes else ""
         job._update(message=f"Training on {facts.device} on cluster node '{facts.node}'.{notes}", device=facts.device)
@@ -310,7 +305,7 @@ class RayExecutor:
 
     def _stopped_message(self, job: Job, epochs: int) -> str:
         if job.hit_time_limit:
-            return f"Stopped at this server's limit of {job.max_seconds / 60:g} min per run, during epoch {epochs + 1}."
+            return job.time_limit_message(epochs)
         return f"Stopped during epoch {epochs + 1}; kept the {epochs} complete epoch(s)."
 
     def _kill(self, ray, actor) -> None:
