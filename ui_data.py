@@ -26,8 +26,15 @@ def _names_in_use() -> list[str]:
     return names + [picture.dataset_name() for picture in st.session_state.get(UPLOADS_KEY, {}).values()]
 
 
+def _limits() -> UploadLimits:
+    """The operator's upload limits: secrets.toml over LATENT_LAB_UPLOAD_*, like every other setting."""
+    import ui
+
+    return UploadLimits.from_settings(ui.settings())
+
+
 def _store(kind: str, uploaded) -> StudentPictures:
-    limits = UploadLimits.from_environment()
+    limits = _limits()
     if kind == "zip":
         files = read_zip(uploaded.getvalue(), limits)
         title = uploaded.name.rsplit(".", 1)[0]
@@ -43,7 +50,7 @@ def upload_chooser() -> str | None:
     Returns the data set name to train on (`upload:<key>?...`), or None while there is none.
     """
     uploads: dict[str, StudentPictures] = st.session_state.setdefault(UPLOADS_KEY, {})
-    limits = UploadLimits.from_environment()
+    limits = _limits()
     kind = st.radio("Your pictures, as", ["folder", "zip"], horizontal=True, key="upload_kind",
                     format_func={"folder": "a folder", "zip": "a zip file"}.get)
     layout = "One subfolder per label (cats/, dogs/, ...), or all pictures in one folder for a single label."

@@ -12,6 +12,7 @@ import pytest
 from image_samples import pet_files, picture, zipped
 from vae.datasets import registry
 from vae.datasets import DataError, load_dataset
+from vae.settings import Settings, SettingsError, load_settings
 from vae.student_data import UploadError, UploadLimits, prune_unused, read_zip, store_upload
 
 
@@ -89,7 +90,7 @@ def test_a_zip_whose_pictures_unpack_past_the_limit_is_refused(uploads, monkeypa
     monkeypatch.setenv("LATENT_LAB_UPLOAD_MAX_MB", "1")
     noise = [(f"pets/{i}.bin.png", os.urandom(300_000)) for i in range(4)]  # incompressible: no bomb, just too big
     with pytest.raises(UploadError, match="unpacks to 1.1 MB; the limit is 1 MB"):
-        read_zip(zipped(noise), UploadLimits.from_environment())
+        read_zip(zipped(noise), UploadLimits.configured())
 
 
 def test_a_zip_lying_about_its_sizes_is_caught_while_reading(uploads):
@@ -121,8 +122,11 @@ def test_the_limits_come_from_the_environment(uploads, monkeypatch):
     with pytest.raises(UploadError, match="more than 1 million pixels together"):
         store_upload([(f"pets/{i}.png", picture(i, (800, 800))) for i in range(2)], "pictures")
     assert stored(uploads) == []
-    monkeypatch.setenv("LATENT_LAB_UPLOAD_MAX_FILES", "lots")  # unreadable: the default stays
-    assert UploadLimits.from_environment().max_files == UploadLimits().max_files
+    monkeypatch.setenv("LATENT_LAB_UPLOAD_MAX_FILES", "lots")  # as wrong as any other setting: named, not guessed
+    with pytest.raises(SettingsError, match="upload_max_files must be a number, not 'lots'"):
+        store_upload(pet_files(), "pictures")
+    assert load_settings({"upload_max_mb": 3}, environ={}).upload_max_mb == 3  # secrets.toml can set them too
+    assert UploadLimits.from_settings(Settings()) == UploadLimits()
 
 
 def test_fewer_than_two_readable_pictures_is_an_error_that_names_the_bad_file(uploads):

@@ -19,6 +19,11 @@ students on a 2-core machine. Nothing here imports Streamlit.
 | ray_num_cpus | LATENT_LAB_RAY_NUM_CPUS | 1 CPU per run on the cluster (0.1 to 256) |
 | ray_num_gpus | LATENT_LAB_RAY_NUM_GPUS | 0 GPUs per run (0 to 8; 0.25 puts four runs on one GPU) |
 | ray_max_runs | LATENT_LAB_RAY_MAX_RUNS | 64 runs handed to the cluster at once (the rest wait here) |
+| upload_max_files | LATENT_LAB_UPLOAD_MAX_FILES | 2,000 pictures in one upload |
+| upload_max_mb | LATENT_LAB_UPLOAD_MAX_MB | 50 MB of one upload, unpacked |
+| upload_max_image_mpx | LATENT_LAB_UPLOAD_MAX_IMAGE_MPX | 12 million pixels in one picture |
+| upload_max_total_mpx | LATENT_LAB_UPLOAD_MAX_TOTAL_MPX | 200 million pixels in one upload |
+| upload_keep_hours | LATENT_LAB_UPLOAD_KEEP_HOURS | 24 hours an upload no model or run uses is kept |
 """
 
 from __future__ import annotations
@@ -49,6 +54,11 @@ class Settings:
     ray_num_cpus: float = 1.0  # Ray resources each run's actor asks for
     ray_num_gpus: float = 0.0
     ray_max_runs: int = 64
+    upload_max_files: int = 2000  # what one student's upload may hold (vae.student_data.UploadLimits)
+    upload_max_mb: int = 50  # all its files together, unpacked
+    upload_max_image_mpx: int = 12  # one picture, million pixels
+    upload_max_total_mpx: int = 200  # all its pictures together
+    upload_keep_hours: float = 24.0  # an upload no checkpoint or run uses is removed after this long
 
     @property
     def teacher_enabled(self) -> bool:
@@ -73,6 +83,8 @@ def _number(name: str, text, kind):
     return value
 
 
+_WHOLE_NUMBERS = ("max_runs_per_session", "max_queue", "max_images_per_run", "upload_max_files", "upload_max_mb",
+                  "upload_max_image_mpx", "upload_max_total_mpx")
 RAY_BOUNDS = {"ray_num_cpus": (0.1, 256.0), "ray_num_gpus": (0.0, 8.0), "ray_max_runs": (1, 10_000)}
 
 
@@ -127,7 +139,7 @@ def load_settings(overrides: Mapping | None = None, environ: Mapping | None = No
             values[name] = _ray_address(value)
         elif name in RAY_BOUNDS:
             values[name] = _bounded(name, value, int if name == "ray_max_runs" else float, *RAY_BOUNDS[name])
-        elif name in ("max_runs_per_session", "max_queue", "max_images_per_run"):
+        elif name in _WHOLE_NUMBERS:
             values[name] = _number(name, value, int)
         else:
             values[name] = _number(name, value, float)

@@ -39,6 +39,7 @@ from vae.datasets.names import KEY_LENGTH, KEY_PATTERN, upload_dataset_name, upl
 from vae.datasets.names import shown as _shown
 from vae.datasets.registry import DataError
 from vae.datasets.uploads import uploads_root
+from vae.settings import Settings, load_settings
 
 MANIFEST = ".upload.json"  # hidden: never taken for a label folder or a picture
 MAX_RATIO = 100  # a zip member compressed more than this many times is treated as a bomb
@@ -52,29 +53,24 @@ class UploadError(DataError):
 
 @dataclass(frozen=True)
 class UploadLimits:
-    """What one upload may hold; each from its environment variable (LATENT_LAB_UPLOAD_*), else the default."""
+    """What one upload may hold: the operator's `upload_*` settings (`vae.settings`), or these defaults."""
 
-    max_files: int = 2000  # LATENT_LAB_UPLOAD_MAX_FILES
-    max_megabytes: int = 50  # LATENT_LAB_UPLOAD_MAX_MB: all files together, unpacked
-    max_image_megapixels: int = 12  # LATENT_LAB_UPLOAD_MAX_IMAGE_MPX: one picture
-    max_total_megapixels: int = 200  # LATENT_LAB_UPLOAD_MAX_TOTAL_MPX: all pictures together
-    keep_hours: float = 24.0  # LATENT_LAB_UPLOAD_KEEP_HOURS: an upload no checkpoint uses is kept this long
+    max_files: int = 2000
+    max_megabytes: int = 50  # all files together, unpacked
+    max_image_megapixels: int = 12  # one picture
+    max_total_megapixels: int = 200  # all pictures together
+    keep_hours: float = 24.0  # an upload no checkpoint uses is kept this long
 
     @classmethod
-    def from_environment(cls) -> "UploadLimits":
-        """The operator's limits; a missing, unreadable or non-positive value keeps the default."""
-        values = {}
-        for field, env in (("max_files", "MAX_FILES"), ("max_megabytes", "MAX_MB"),
-                           ("max_image_megapixels", "MAX_IMAGE_MPX"), ("max_total_megapixels", "MAX_TOTAL_MPX"),
-                           ("keep_hours", "KEEP_HOURS")):
-            kind = float if field == "keep_hours" else int
-            try:
-                value = kind(os.environ.get(f"LATENT_LAB_UPLOAD_{env}", ""))
-            except ValueError:
-                continue
-            if 0 < value < 1e12:
-                values[field] = value
-        return cls(**values)
+    def from_settings(cls, settings: Settings) -> "UploadLimits":
+        return cls(settings.upload_max_files, settings.upload_max_mb, settings.upload_max_image_mpx,
+                   settings.upload_max_total_mpx, settings.upload_keep_hours)
+
+    @classmethod
+    def configured(cls) -> "UploadLimits":
+        """The limits from the LATENT_LAB_UPLOAD_* variables. Raises SettingsError naming one that is not a
+        positive number."""
+        return cls.from_settings(load_settings())
 
     @property
     def max_bytes(self) -> int:
@@ -123,7 +119,7 @@ def read_zip(data: bytes, limits: UploadLimits | None = None) -> list[tuple[str,
     Sizes are checked from the directory before any member is inflated, and again while reading
     (a directory can lie). Raises UploadError.
     """
-    limits = limits or UploadLimits.from_environment()
+    limits = limits or UploadLimits.configured()
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
     except (zipfile.BadZipFile, ValueError, OSError):
@@ -176,7 +172,7 @@ def store_upload(files: Iterable[tuple[str, bytes]], title: str, *, root: Path |
     same pictures uploaded twice are stored once. `in_use`: data set names whose uploads must not be
     pruned. Raises UploadError (nothing stored).
     """
-    limits = limits or UploadLimits.from_environment()
+    limits = limits or UploadLimits.configured()
     root = Path(root) if root is not None else uploads_root()
     entries, title, notes = _pictures_by_label(files, title, limits)
     with _ingesting:
