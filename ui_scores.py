@@ -41,18 +41,21 @@ def bound_of_image(checkpoint: Checkpoint, x: torch.Tensor, image_key: str):
 
 
 @st.cache_resource(show_spinner="Computing the reference points on the test images…", max_entries=16)
-def _references(path: str, modified: float, _checkpoint: Checkpoint, _dataset: Dataset, others: tuple):
+def _references(path: str, modified: float, _checkpoint: Checkpoint, _dataset: Dataset):
     from vae.baselines import reference_points
     from vae.likelihood import TYPICALITY_K, iwae_of_test_split
 
     config = _checkpoint.model.config
     points = reference_points(_dataset.train_images, _dataset.test_images, config.likelihood, config.gaussian_sigma,
-                              _dataset.name, list(others))
+                              _dataset.name)
     return points, float(iwae_of_test_split(_checkpoint.model, _dataset.test_images).mean()), TYPICALITY_K
 
 
 def references(checkpoint: Checkpoint, dataset: Dataset):
-    """(reference points, the model's test -IWAE_K in nats, K) for "Is my number good?"; cached per model."""
+    """(reference points, the model's test -IWAE_K in nats, K) for "Is my number good?"; the test split's
+    IWAE is computed once per model, and the other models of its data set are read afresh each time (a new
+    one appears without recomputing anything)."""
+    from vae.baselines import other_model_points
     from vae.history import final_numbers, read_history
 
     others = []
@@ -60,7 +63,8 @@ def references(checkpoint: Checkpoint, dataset: Dataset):
         numbers = final_numbers(read_history(summary.history)) if summary.config and not summary.error else None
         if numbers is not None and summary.name != checkpoint.name and summary.dataset_name == checkpoint.dataset_name:
             others.append((summary.name, numbers.recon + numbers.kl))
-    return _references(str(checkpoint.path), config_mtime(checkpoint.path), checkpoint, dataset, tuple(others))
+    points, test_iwae, k = _references(str(checkpoint.path), config_mtime(checkpoint.path), checkpoint, dataset)
+    return points + other_model_points(others), test_iwae, k
 
 
 @st.cache_resource(show_spinner=False, max_entries=16)

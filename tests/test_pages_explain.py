@@ -145,3 +145,24 @@ def test_two_uploads_with_the_same_name_get_their_own_numbers(app_test):
         assert at.radio(key="explain_how").value == "from Upload & draw"
         ladders.append(at.table[0].value.to_string())
     assert ladders[0] != ladders[1]
+
+
+def test_a_model_saved_later_joins_the_references_without_recomputing_the_test_iwae(app_test, checkpoint_root,
+                                                                                   monkeypatch):
+    import shutil
+
+    from vae import likelihood
+
+    calls = []
+    real = likelihood.iwae_of_test_split
+    monkeypatch.setattr(likelihood, "iwae_of_test_split", lambda *a, **k: calls.append(1) or real(*a, **k))
+    at = open_explain(app_test, "digits-mlp-z2")
+    at.radio(key="explain_mode").set_value("all at once").run()
+    no_failure(at)
+    assert "independent pixels" in table_text(at) and "model digits-later" not in table_text(at)
+    computed = len(calls)
+    shutil.copytree(checkpoint_root / "digits-mlp-z2", checkpoint_root / "digits-later")  # another student's run ends
+    at.run()
+    no_failure(at)
+    assert "model digits-later" in table_text(at)
+    assert len(calls) == computed  # the test split's IWAE of this model was kept, not recomputed

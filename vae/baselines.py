@@ -78,9 +78,13 @@ def reference_points(train_images: torch.Tensor, test_images: torch.Tensor, like
                        "the decoder's output equal to the image itself: no model can go lower"
                        + (" (the grey pixels' own entropy)." if likelihood == "bernoulli" else ".")),
     ]
-    for name, nats in other_models or []:
-        points.append(ReferencePoint(f"model {name}", nats,
-                                     "another model of the same data set: its test -ELBO after training."))
+    points += other_model_points(other_models or [])
     if dataset_name.startswith("mnist") and likelihood == "bernoulli":
         points.append(PUBLISHED_BINARISED_MNIST)
     return points
+
+
+def other_model_points(other_models: list[tuple[str, float]]) -> list[ReferencePoint]:
+    """A reference point per (name, test -ELBO in nats per image) of other models of the same data set."""
+    return [ReferencePoint(f"model {name}", nats, "another model of the same data set: its test -ELBO after training.")
+            for name, nats in other_models]
