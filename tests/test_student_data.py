@@ -187,3 +187,25 @@ def test_the_picture_extensions_are_image_folders_own():
     from vae.datasets.folder import image_extensions
 
     assert image_extensions() == (*IMG_EXTENSIONS, ".gif")
+
+
+@pytest.mark.parametrize("options, message", [
+    ("size=30", "Image size must be one of 28, 32, 64, not '30'."),
+    ("color=cmyk", "Colour must be 'gray' or 'rgb', not 'cmyk'."),
+    ("zoom=2", "Unknown upload option 'zoom' in 'upload:{key}?zoom=2'; the options are size (28, 32, 64) and color "
+               "(gray or rgb)."),
+    ("size=28&size=32", "The upload option 'size' is given twice in '?size=28&size=32'."),  # was: the last one won
+])
+def test_an_upload_name_with_bad_options_is_refused_as_a_folder_name_is(uploads, options, message):
+    key = "0" * 24
+    with pytest.raises(DataError) as caught:
+        load_dataset(f"upload:{key}?{options}")
+    assert str(caught.value) == message.format(key=key)
+
+
+def test_upload_options_are_read_as_folder_options_are(uploads):
+    from vae.datasets.names import canonical_upload_argument
+
+    key = "0" * 24
+    assert canonical_upload_argument(f"{key}?color=%52GB&size=32") == f"{key}?size=32&color=rgb"  # was refused
+    assert canonical_upload_argument(f"{key}?size=28&color=gray") == key

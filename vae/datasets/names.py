@@ -54,24 +54,40 @@ def parse_folder_argument(argument: str | None) -> FolderRequest:
                         "pasted line break or tab); type the path again without it.")
     if not path_text.strip():
         raise DataError(f"Name the image folder before the options '?{query}', e.g. folder:/home/me/pictures?{query}.")
+    hint = (" If the '?' is part of the folder's name, put the options after it: "
+            f"folder:{argument}?size=28.")
+    size, color = _size_and_color(query, f"'?{query}' at the end of '{argument}'", "folder", hint)
+    return FolderRequest(Path(path_text).expanduser(), size, color)
+
+
+def _size_and_color(query: str, where: str, kind: str, unknown_hint: str = "") -> tuple[int, str]:
+    """(size, color) of the options `size=S&color=C` (each optional, each at most once; 28 and gray by default)
+    of a `folder:` or `upload:` name. `where` places the options in a message; raises DataError."""
     options = {"size": "28", "color": "gray"}
     given = set()
-    for pair in query.split("&") if query else []:
+    for pair in filter(None, query.split("&")):
         key, _, value = pair.partition("=")
         if key not in options:
-            raise DataError(f"Unknown folder option '{key}' in '?{query}' at the end of '{argument}'; the options are "
-                            f"size ({', '.join(map(str, FOLDER_SIZES))}) and color ({' or '.join(FOLDER_COLORS)}). If "
-                            "the '?' is part of the folder's name, put the options after it: "
-                            f"folder:{argument}?size=28.")
+            raise DataError(f"Unknown {kind} option '{shown(key)}' in {where}; the options are size "
+                            f"({', '.join(map(str, FOLDER_SIZES))}) and color ({' or '.join(FOLDER_COLORS)})."
+                            + unknown_hint)
         if key in given:
-            raise DataError(f"The folder option '{key}' is given twice in '?{query}'.")
+            raise DataError(f"The {kind} option '{key}' is given twice in '?{shown(query)}'.")
         given.add(key)
         options[key] = urllib.parse.unquote_plus(value).strip().lower()
     if options["size"] not in {str(s) for s in FOLDER_SIZES}:
-        raise DataError(f"Image size must be one of {', '.join(map(str, FOLDER_SIZES))}, not '{options['size']}'.")
+        raise DataError(f"Image size must be one of {', '.join(map(str, FOLDER_SIZES))}, "
+                        f"not '{shown(options['size'])}'.")
     if options["color"] not in FOLDER_COLORS:
-        raise DataError(f"Colour must be 'gray' or 'rgb', not '{options['color']}'.")
-    return FolderRequest(Path(path_text).expanduser(), int(options["size"]), options["color"])
+        raise DataError(f"Colour must be 'gray' or 'rgb', not '{shown(options['color'])}'.")
+    return int(options["size"]), options["color"]
+
+
+def _options_text(size: int, color: str, keep_all: bool = False) -> str:
+    """`?size=S&color=C` with the defaults (28, gray) left out unless keep_all; '' when nothing is left."""
+    options = urllib.parse.urlencode({k: v for k, v in (("size", size), ("color", color))
+                                      if keep_all or (k, v) not in (("size", 28), ("color", "gray"))})
+    return f"?{options}" if options else ""
 
 
 def folder_dataset_name(path: str | Path, size: int = 28, color: str = "gray") -> str:
@@ -80,10 +96,7 @@ def folder_dataset_name(path: str | Path, size: int = 28, color: str = "gray") -
     Default options are left out, except when the path holds a '?': then both are written, so the
     last '?' is always the options' and `parse_folder_argument` gives back the same path.
     """
-    keep_all = "?" in str(path)
-    options = urllib.parse.urlencode({k: v for k, v in (("size", size), ("color", color))
-                                      if keep_all or (k, v) not in (("size", 28), ("color", "gray"))})
-    return f"folder:{path}" + (f"?{options}" if options else "")
+    return f"folder:{path}" + _options_text(size, color, keep_all="?" in str(path))
 
 
 def canonical_folder_argument(argument: str | None) -> str:
@@ -104,9 +117,7 @@ def shown(name: str) -> str:
 
 def upload_dataset_name(key: str, size: int = 28, color: str = "gray") -> str:
     """The registry name of a stored upload, e.g. upload:<key>?size=32&color=rgb (default options left out)."""
-    options = "&".join(f"{k}={v}" for k, v in (("size", size), ("color", color))
-                       if (k, v) not in (("size", 28), ("color", "gray")))
-    return f"upload:{key}" + (f"?{options}" if options else "")
+    return f"upload:{key}" + _options_text(size, color)
 
 
 def upload_key(name: str) -> str | None:
@@ -123,15 +134,8 @@ def parse_upload_argument(argument: str | None) -> tuple[str, int, str]:
     if not KEY_PATTERN.fullmatch(key):
         raise DataError(f"'upload:{shown(argument or '')}' does not name an "
                         "upload; upload your pictures on the Train page.")
-    options = {"size": "28", "color": "gray"}
-    for pair in filter(None, query.split("&")):
-        option, _, value = pair.partition("=")
-        if option not in options:
-            raise DataError(f"Unknown upload option '{shown(option)}'; the options are size and color.")
-        options[option] = value.strip().lower()
-    if options["size"] not in {str(s) for s in FOLDER_SIZES} or options["color"] not in FOLDER_COLORS:
-        raise DataError(f"Upload options must be size {', '.join(map(str, FOLDER_SIZES))} and color gray or rgb.")
-    return key, int(options["size"]), options["color"]
+    size, color = _size_and_color(query, f"'upload:{shown(argument or '')}'", "upload")
+    return key, size, color
 
 
 def canonical_upload_argument(argument: str | None) -> str:
