@@ -21,7 +21,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-DEFAULT_MODELS = ["shapes-conv-z10-beta1", "shapes-conv-z10-beta2", "mnist5k-conv-z16", "mnist5k-mlp-z2"]
+DEFAULT_MODELS = ["shapes64-conv-z10-beta1", "shapes64-conv-z10-beta2", "mnist5k-conv-z16", "mnist5k-mlp-z2"]
 
 
 def page_seconds(models: list[str], repeats: int) -> list[float]:
@@ -49,14 +49,16 @@ def mig_seconds(models: list[str], repeats: int) -> tuple[list[float], str]:
     from vae.datasets import load_dataset
     from vae.disentangle import disentanglement
 
+    from vae.datasets.shapes import SHAPES_DATASETS
+
     dataset = load_dataset("shapes")
-    images = dataset.train_images[:10_000]
     factors = {name: values[:10_000].numpy() for name, values in dataset.train_factors.items()}
     source = "random codes, D = 10"
     mu = np.random.default_rng(0).normal(size=(10_000, 10))
     for name in models:
         checkpoint = load_checkpoint({summary.name: summary.path for summary in list_checkpoints()}[name])  # saved or shipped
-        if checkpoint.dataset_name == "shapes":
+        if checkpoint.dataset_name in SHAPES_DATASETS:
+            images = load_dataset(checkpoint.dataset_name).train_images[:10_000]  # the same factors at either size
             with torch.no_grad():
                 mu = torch.cat([checkpoint.model.encode(images[i:i + 1000]).mean for i in range(0, 10_000, 1000)]).numpy()
             source = f"{name}'s posterior means, D = {mu.shape[1]}"

@@ -6,7 +6,7 @@ further from it (L2) than the original is. The nearest wrong-shape picture is th
 a blurry model would draw instead, so this score agrees with what a class sees in the pictures.
 Also prints the test recon + KL and the MIG the Compare page shows (its 10,000 codes).
 
-    PYTHONPATH=. python bench/shapes_recognisable.py checkpoints/shapes-conv-z10-beta1 checkpoints/shapes-conv-z10-beta2
+    PYTHONPATH=. python bench/shapes_recognisable.py checkpoints/shapes64-conv-z10-beta1 checkpoints/shapes64-conv-z10-beta2
 """
 
 from __future__ import annotations
@@ -46,8 +46,9 @@ def recognisable(reconstructions: torch.Tensor, dataset) -> np.ndarray:
     return right
 
 
-def report(path: str, dataset) -> None:
+def report(path: str) -> None:
     checkpoint = load_checkpoint(path)
+    dataset = load_dataset(checkpoint.dataset_name)  # shapes or shapes64
     model = checkpoint.model
     with torch.no_grad():
         parts = elbo_parts(model, dataset.test_images, sample=True, generator=torch.Generator().manual_seed(0))
@@ -68,9 +69,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("checkpoints", nargs="+", help="checkpoint folders of models trained on shapes")
     args = parser.parse_args()
-    dataset = load_dataset("shapes")
     for path in args.checkpoints:
-        report(path, dataset)
+        report(path)
 
 
 if __name__ == "__main__":

@@ -93,3 +93,21 @@ def test_shapes_are_generated_bit_identically_to_the_shipped_models_data():
     dataset = load_dataset("shapes")
     assert hashlib.sha256(dataset.test_images.numpy().tobytes()).hexdigest() == \
         "bd9de8f26774630be06c91a721a4e4b546caab6f2d28c5e770895492b0805bb2"
+
+
+def test_shapes64_is_the_same_factor_grid_and_split_drawn_at_dsprites_resolution():
+    small, large = load_dataset("shapes"), load_dataset("shapes64")
+    assert large.image_shape == (1, 64, 64) and large.label_names == SHAPE_NAMES
+    for split in ("train", "test"):
+        small_factors, large_factors = getattr(small, f"{split}_factors"), getattr(large, f"{split}_factors")
+        for name in ("shape", "scale", "rotation"):
+            assert torch.equal(small_factors[name], large_factors[name])  # the same images, row for row
+        # Positions 2 pixels apart about the centre pixel of 64 (32.5), where shapes has 1 pixel about 14.5.
+        assert torch.allclose(large_factors["x"] - 32.5, 2 * (small_factors["x"] - 14.5))
+        assert torch.allclose(large_factors["y"] - 31.5, 2 * (small_factors["y"] - 13.5))
+    # A shape covers (64 / 28)^2 = 5.2 times the pixels it covers at 28x28.
+    ratio = large.test_images.sum((1, 2, 3)) / small.test_images.sum((1, 2, 3))
+    assert ratio.mean().item() == pytest.approx((64 / 28) ** 2, rel=0.02)
+    assert large.test_images.amax((1, 2, 3)).min() == 1.0
+    assert hashlib.sha256(large.test_images.numpy().tobytes()).hexdigest() == \
+        "a92fe066776596340ddacb50ccb325fa997bd800d128cd1fd30aef3355deb025"  # the shipped shapes64 models' pictures

@@ -75,6 +75,15 @@ def test_conv_refuses_shapes_its_strides_cannot_halve_and_names_the_multiple():
         ModelConfig(arch="conv", image_shape=(1, 28 + step // 2, 28))
 
 
+def test_a_64_pixel_conv_model_has_the_beta_vae_papers_four_convolutions_down_to_4x4():
+    model = build_model(ModelConfig(arch="conv", image_shape=(1, 64, 64), latent_dim=10))
+    assert model.config.conv_channels == (32, 32, 64, 64)  # Higgins et al. 2017, Burgess et al. 2018
+    assert ModelConfig(arch="conv", image_shape=(3, 32, 32)).conv_channels == (32, 64)  # 32 and below: as before
+    x = torch.rand(2, 1, 64, 64)
+    assert model.encode(x).mean.shape == (2, 10) and model.reconstruct(x).shape == (2, 1, 64, 64)
+    assert sum(p.numel() for p in model.parameters()) < 1_000_000  # a 2.5 MB checkpoint, not 17 MB
+
+
 def test_config_round_trips_through_a_plain_dict():
     config = ModelConfig(arch="conv", image_shape=(3, 32, 32), latent_dim=7, likelihood="gaussian", hidden=(128,))
     data = config.to_dict()

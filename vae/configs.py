@@ -58,7 +58,9 @@ class ModelConfig:
             raise ModelConfigError(f"Use one or two hidden layers, each with 1 to {MAX_WIDTH:,} units.")
         if self.arch == "conv":
             if not self.conv_channels:
-                self.conv_channels = (32, 64) if max(self.image_shape[1:]) <= 32 else (32, 64, 128)
+                # Above 32 pixels: the four 32-32-64-64 convolutions of the beta-VAE papers' 64x64 models
+                # (Higgins et al. 2017; Burgess et al. 2018), down to 4x4 before the dense layer.
+                self.conv_channels = (32, 64) if max(self.image_shape[1:]) <= 32 else (32, 32, 64, 64)
             if any(not 1 <= c <= MAX_WIDTH for c in self.conv_channels) or len(self.conv_channels) > MAX_CONV_LAYERS:
                 raise ModelConfigError(f"Use 1 to {MAX_CONV_LAYERS} convolutions, "
                                        f"each with 1 to {MAX_WIDTH:,} channels.")

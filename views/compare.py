@@ -9,6 +9,7 @@ from vae.checkpoints import CheckpointError
 from vae.compare import (MAX_MODELS, MIN_MODELS, ComparedModel, comparability, reconstruction_grid, traverse,
                          traversal_values)
 from vae.datasets import DataError
+from vae.datasets.shapes import SHAPES_DATASETS
 from vae.disentangle import MIG_DEFINITION
 from vae.history import final_numbers, is_collapsed, last_kl_per_dim
 from vae.images import image_grid
@@ -65,7 +66,7 @@ if requested is None and KEY not in st.session_state and st.query_params.get("mo
 if requested is not None:
     st.session_state[KEY] = [name for name in requested if name in summaries][:MAX_MODELS]
 elif KEY not in st.session_state:
-    shapes = [name for name in options if summaries[name].dataset_name == "shapes"]
+    shapes = [name for name in options if summaries[name].dataset_name in SHAPES_DATASETS]
     st.session_state[KEY] = (shapes if len(shapes) >= MIN_MODELS else options)[:MIN_MODELS]
 gone = [name for name in st.session_state[KEY] if name not in summaries]
 if gone:  # deleted (or broken) since it was chosen: take it off, keep the rest
