@@ -21,7 +21,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-DEFAULT_MODELS = ["shapes64-conv-z10-beta1", "shapes64-conv-z10-beta2", "mnist5k-conv-z16", "mnist5k-mlp-z2"]
+DEFAULT_MODELS = ["shapes64-conv-z10-beta1", "shapes64-conv-z10-beta4", "mnist5k-conv-z16", "mnist5k-mlp-z2"]
 
 
 def page_seconds(models: list[str], repeats: int) -> list[float]:
@@ -33,6 +33,8 @@ def page_seconds(models: list[str], repeats: int) -> list[float]:
     at.multiselect(key="compare_models").set_value(models).run()  # loads, encodes, measures MI once
     if at.exception or len(at.get("plotly_chart")) < 6:
         raise SystemExit(f"the page did not draw: {[e.value for e in at.exception]}")
+    if at.multiselect(key="compare_models").value != models:
+        raise SystemExit(f"not every model could be read: the page kept {at.multiselect(key='compare_models').value}")
     times = []
     for _ in range(repeats):
         started = time.perf_counter()

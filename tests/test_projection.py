@@ -216,7 +216,7 @@ def test_a_map_selection_names_the_clicked_image_whatever_shape_customdata_takes
     assert selected_id([]) is None and selected_id(None) is None
 
 
-SHIPPED_MODELS = ("mnist5k-conv-z16", "mnist5k-mlp-z2", "digits-mlp-z2", "shapes-conv-z10-beta1", "shapes-conv-z10-beta2")
+SHIPPED_MODELS = ("mnist5k-conv-z16", "mnist5k-mlp-z2", "digits-mlp-z2", "shapes64-conv-z10-beta1", "shapes64-conv-z10-beta4")
 SHIPPED = Path(__file__).resolve().parent.parent / "checkpoints"
 
 
