@@ -233,5 +233,5 @@ def test_the_shipped_models_ship_their_maps_for_their_current_weights_and_data(n
     for cache in ("codes", "pca", "umap", "tsne"):
         stored = _read_npz(SHIPPED / name / "projections" / f"{cache}.npz", fingerprint)
         assert stored is not None, f"{name}/projections/{cache}.npz is missing or was made for other weights or data"
-        points = {"digits": 1797, "mnist5k": 5000, "shapes": 10_000}[name.split("-")[0]]  # shapes: a seeded 10,000 of 20,000
+        points = {"digits": 1797, "mnist5k": 5000, "shapes64": 10_000}[name.split("-")[0]]  # shapes64: a seeded 10,000 of 20,000
         assert stored["coords" if cache != "codes" else "mu"].shape[0] == points
