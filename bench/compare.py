@@ -49,22 +49,23 @@ def mig_seconds(models: list[str], repeats: int) -> tuple[list[float], str]:
 
     from vae.checkpoints import list_checkpoints, load_checkpoint
     from vae.datasets import load_dataset
+    from vae.datasets.shapes import SHAPES_DATASETS
     from vae.disentangle import disentanglement
 
-    from vae.datasets.shapes import SHAPES_DATASETS
-
-    dataset = load_dataset("shapes")
-    factors = {name: values[:10_000].numpy() for name, values in dataset.train_factors.items()}
+    dataset = load_dataset("shapes")  # random codes are measured against its factors
     source = "random codes, D = 10"
     mu = np.random.default_rng(0).normal(size=(10_000, 10))
+    paths = {summary.name: summary.path for summary in list_checkpoints()}  # saved or shipped
     for name in models:
-        checkpoint = load_checkpoint({summary.name: summary.path for summary in list_checkpoints()}[name])  # saved or shipped
+        checkpoint = load_checkpoint(paths[name])
         if checkpoint.dataset_name in SHAPES_DATASETS:
-            images = load_dataset(checkpoint.dataset_name).train_images[:10_000]  # the same factors at either size
+            dataset = load_dataset(checkpoint.dataset_name)
+            images = dataset.train_images[:10_000]
             with torch.no_grad():
                 mu = torch.cat([checkpoint.model.encode(images[i:i + 1000]).mean for i in range(0, 10_000, 1000)]).numpy()
             source = f"{name}'s posterior means, D = {mu.shape[1]}"
             break
+    factors = {factor: values[:10_000].numpy() for factor, values in dataset.train_factors.items()}
     times = []
     for _ in range(repeats):
         started = time.perf_counter()

@@ -6,7 +6,7 @@ further from it (L2) than the original is. The nearest wrong-shape picture is th
 a blurry model would draw instead, so this score agrees with what a class sees in the pictures.
 Also prints the test recon + KL and the MIG the Compare page shows (its 10,000 codes).
 
-    PYTHONPATH=. python bench/shapes_recognisable.py checkpoints/shapes64-conv-z10-beta1 checkpoints/shapes64-conv-z10-beta2
+    PYTHONPATH=. python bench/shapes_recognisable.py checkpoints/shapes64-conv-z10-beta1 checkpoints/shapes64-conv-z10-beta4
 """
 
 from __future__ import annotations

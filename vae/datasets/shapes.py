@@ -118,14 +118,14 @@ def _shapes_dataset(name: str, size: int) -> Dataset:
     labels = shapes.factors["shape"]
     train, test = stratified_split(labels, lambda n: n // 10, seed=0)
     images = torch.from_numpy(shapes.images)
-    factors = {name: torch.from_numpy(values) for name, values in shapes.factors.items()}
+    factors = {factor: torch.from_numpy(values) for factor, values in shapes.factors.items()}
     return Dataset(
         name=name,
         train_images=images[train].contiguous(), test_images=images[test].contiguous(),
         train_labels=factors["shape"][train].contiguous(), test_labels=factors["shape"][test].contiguous(),
         label_names=SHAPE_NAMES,
-        train_factors={name: values[train].contiguous() for name, values in factors.items()},
-        test_factors={name: values[test].contiguous() for name, values in factors.items()},
+        train_factors={factor: values[train].contiguous() for factor, values in factors.items()},
+        test_factors={factor: values[test].contiguous() for factor, values in factors.items()},
     )
 
 
